@@ -1,0 +1,76 @@
+"""Checkpoints: weights in safetensors beside a JSON card that rebuilds the model and records
+how it was made. Never pickle. Needs torch (the `train` extra)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .cards import CARD_FORMAT, CARD_KEY, card_path, read_card
+from .config import ModelConfig
+from .errors import ModelError
+from .files import atomic_path, write_atomic
+from .model import build_model
+
+WEIGHTS_NAME = "model.safetensors"
+STATE_NAME = "train_state.safetensors"
+
+
+def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, card: dict) -> Path:
+    """Write weights to `path` (.safetensors) and the card beside it (.json), atomically."""
+    path = Path(path)
+    card = {**card, "format": CARD_FORMAT}
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(weights, tmp, metadata={CARD_KEY: json.dumps(card)})
+    write_atomic(card_path(path), (json.dumps(card, indent=2) + "\n").encode())
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild the model a card describes and load its weights; eval mode."""
+    path = Path(path)
+    if path.suffix == ".json":
+        path = path.with_suffix(".safetensors")
+    card = read_card(path)
+    model = build_model(ModelConfig(**card["model"]))
+    try:
+        state = load_file(path, device=device)
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"{path} is not a readable safetensors file ({e})")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ModelError(f"{path}: its weights do not fit the architecture its card names ({e})")
+    return model.to(device).eval(), card
+
+
+def save_train_state(path: Path, optimizer: torch.optim.Optimizer, meta: dict) -> None:
+    """Optimizer tensors in safetensors, everything else as JSON metadata: enough to resume."""
+    sd = optimizer.state_dict()
+    tensors = {
+        f"{idx}.{key}": torch.as_tensor(value).detach().cpu().contiguous()
+        for idx, slot in sd["state"].items()
+        for key, value in slot.items()
+    }
+    info = {"param_groups": sd["param_groups"], **meta}
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata={"state": json.dumps(info)})
+
+
+def load_train_state(path: Path, optimizer: torch.optim.Optimizer) -> dict:
+    from safetensors import safe_open
+
+    with safe_open(path, framework="pt") as f:
+        info = json.loads(f.metadata()["state"])
+        state: dict[int, dict] = {}
+        for name in f.keys():  # noqa: SIM118 (safe_open is not a dict)
+            idx, key = name.split(".", 1)
+            state.setdefault(int(idx), {})[key] = f.get_tensor(name)
+    optimizer.load_state_dict({"state": state, "param_groups": info.pop("param_groups")})
+    return info

@@ -1,0 +1,109 @@
+"""Settings for models and training, in plain dataclasses; the presets live here."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from .errors import ConfigError
+
+# MNIST's pixel statistics on [0, 1] (the pytorch/examples normalisation); the models apply
+# them as their first step, so every caller feeds plain [0, 1] pixels, white ink on black.
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+IMAGE_SIZE = 28
+NUM_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild an architecture; stored in every checkpoint card."""
+
+    arch: str = "bncnn"
+    width: int = 32  # channels of the first block (bncnn); doubled in the second
+    hidden: int = 256  # units of the dense layer
+    dropout: float = 0.3
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random distortions applied batch-wise on the training device (see augment.py)."""
+
+    enabled: bool = True
+    rotate_deg: float = 12.0
+    scale: float = 0.12  # zoom drawn from [1 - scale, 1 + scale]
+    shear_deg: float = 10.0
+    translate_px: float = 2.5
+    stroke_p: float = 0.3  # share of a batch whose strokes are thinned or thickened
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training recipe. `preset(name)` gives the named ones."""
+
+    preset: str = "best"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "adamw"  # "adam" or "adamw"
+    lr: float = 3e-3  # peak learning rate
+    weight_decay: float = 1e-4
+    schedule: str = "onecycle"  # "constant" or "onecycle" (linear warm-up, cosine decay)
+    warmup: float = 0.15  # share of the steps spent warming up (onecycle)
+    label_smoothing: float = 0.0
+    val_size: int = 5000  # held out of the 60,000 training images; the test set only reports
+    seed: int = 0
+    limit: int | None = None  # train on the first N images of the training split (smoke runs)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        d = dict(d)
+        d["model"] = ModelConfig(**d.get("model", {}))
+        d["augment"] = AugmentConfig(**d.get("augment", {}))
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _seed() -> TrainConfig:
+    # The original design: two 3x3 convolutions (32, 64), 2x2 max pooling, dense 128 with
+    # dropout, softmax output; Adam at Keras' default rate, cross-entropy, batch 64, 50 epochs.
+    return TrainConfig(
+        preset="seed",
+        model=ModelConfig(arch="seed", width=32, hidden=128, dropout=0.5),
+        augment=AugmentConfig(enabled=False),
+        epochs=50,
+        batch_size=64,
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=0.0,
+        schedule="constant",
+    )
+
+
+def _fast() -> TrainConfig:
+    return TrainConfig(
+        preset="fast",
+        model=ModelConfig(arch="bncnn", width=16, hidden=128, dropout=0.2),
+        augment=AugmentConfig(enabled=False),
+        epochs=3,
+        batch_size=128,
+        lr=4e-3,
+    )
+
+
+def _best() -> TrainConfig:
+    return TrainConfig(preset="best")
+
+
+PRESETS = {"seed": _seed, "fast": _fast, "best": _best}
+DEFAULT_PRESET = "best"
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    """The named recipe, with any non-None overrides (epochs, batch_size, seed, limit)."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name](), **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,323 @@
+"""Training and evaluation: `fit(config) -> (checkpoint path, card)`. No argument parsing."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import __version__
+from .augment import augment_batch
+from .cards import read_card
+from .checkpoint import (
+    STATE_NAME,
+    WEIGHTS_NAME,
+    load_checkpoint,
+    load_train_state,
+    save_checkpoint,
+    save_train_state,
+)
+from .config import TrainConfig
+from .data import load_mnist
+from .errors import ConfigError, DigitrecError, OutputExistsError
+from .model import build_model, count_parameters
+
+VAL_SPLIT_SEED = 20260101  # fixed, so every run holds out the same validation images
+LOG_NAME = "log.csv"
+CURVES_NAME = "curves.png"
+LOG_FIELDS = [
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "seconds",
+    "images_per_s",
+]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "--device cuda was asked for, but this PyTorch sees no CUDA GPU "
+            "(a CPU build, or no driver); use --device cpu or install the CUDA build of PyTorch"
+        )
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {name!r}: use auto, cpu or cuda")
+    return torch.device(name)
+
+
+def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], channels-last."""
+    x = torch.from_numpy(np.array(images, dtype=np.uint8)).to(device).float().div_(255).unsqueeze(1)
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def split_indices(n: int, val_size: int) -> tuple[np.ndarray, np.ndarray]:
+    perm = np.random.default_rng(VAL_SPLIT_SEED).permutation(n)
+    return perm[val_size:], perm[:val_size]
+
+
+def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
+    if cfg.schedule == "constant":
+        return cfg.lr
+    warm = max(1, int(cfg.warmup * total))
+    if step < warm:
+        return cfg.lr * (0.04 + 0.96 * step / warm)
+    progress = (step - warm) / max(1, total - warm)
+    return cfg.lr * (0.002 + 0.998 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.inference_mode()
+def predict_logits(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of a model on prepared tensors."""
+    logits = predict_logits(model, x)
+    loss = F.cross_entropy(logits, y).item()
+    return loss, (logits.argmax(1) == y).float().mean().item()
+
+
+def _make_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ConfigError(f"unknown optimizer {cfg.optimizer!r}: use adam or adamw")
+
+
+def _write_curves(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(epochs, [r["train_loss"] for r in rows], label="train")
+    ax1.plot(epochs, [r["val_loss"] for r in rows], label="validation")
+    ax1.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
+    ax2.plot(epochs, [100 * r["train_accuracy"] for r in rows], label="train")
+    ax2.plot(epochs, [100 * r["val_accuracy"] for r in rows], label="validation")
+    ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _write_log(rows: list[dict], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def resume_config(out_dir: str | Path, epochs: int | None = None) -> TrainConfig:
+    """The recipe a stopped run was started with, optionally given more epochs."""
+    saved = TrainConfig.from_dict(read_card(Path(out_dir) / WEIGHTS_NAME)["train"])
+    return replace(saved, epochs=epochs or saved.epochs)
+
+
+def fit(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    data_dir=None,
+    device: str = "auto",
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    command: str = "",
+) -> tuple[Path, dict]:
+    """Train, saving a checkpoint after every epoch; returns the final checkpoint and card.
+
+    With resume=True, `cfg` must be the run's own recipe (see resume_config).
+    Ctrl-C stops after cleaning up; the last finished epoch's checkpoint is kept and reported.
+    """
+    out = Path(out_dir)
+    weights_path = out / WEIGHTS_NAME
+    state_path = out / STATE_NAME
+    if resume:
+        if not (weights_path.is_file() and state_path.is_file()):
+            raise DigitrecError(
+                f"nothing to resume in {out}: it has no {WEIGHTS_NAME} and {STATE_NAME}"
+            )
+    elif weights_path.exists() and not force:
+        raise OutputExistsError(f"{weights_path} exists; use --force to overwrite it, or --resume")
+
+    dev = resolve_device(device)
+    train_split = load_mnist("train", data_dir, progress=progress)
+    test_split = load_mnist("test", data_dir, progress=progress)
+    train_idx, val_idx = split_indices(len(train_split.labels), cfg.val_size)
+    if cfg.limit:
+        train_idx, val_idx = train_idx[: cfg.limit], val_idx[: min(len(val_idx), cfg.limit)]
+    x_train = to_tensor(train_split.images[train_idx], dev)
+    y_train = torch.from_numpy(train_split.labels[train_idx]).to(dev)
+    x_val = to_tensor(train_split.images[val_idx], dev)
+    y_val = torch.from_numpy(train_split.labels[val_idx]).to(dev)
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
+    optimizer = _make_optimizer(cfg, model)
+    rows: list[dict] = []
+    start_epoch, elapsed = 1, 0.0
+    if resume:
+        model.load_state_dict(load_checkpoint(weights_path, device=str(dev))[0].state_dict())
+        info = load_train_state(state_path, optimizer)
+        rows, start_epoch, elapsed = info["rows"], info["epoch"] + 1, info["seconds"]
+
+    steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    card = {
+        "name": out.name,
+        "version": __version__,
+        "command": command,
+        "seed": cfg.seed,
+        "device": dev.type,
+        "torch": torch.__version__,
+        "model": cfg.to_dict()["model"],
+        "train": cfg.to_dict(),
+        "parameters": count_parameters(model),
+        "data": {
+            "sha256": {**train_split.sha256, **test_split.sha256},
+            "train_images": len(y_train),
+            "validation": {"size": len(y_val), "split_seed": VAL_SPLIT_SEED},
+        },
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    interrupted = False
+    try:
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            row = _train_epoch(
+                model,
+                optimizer,
+                cfg,
+                epoch,
+                x_train,
+                y_train,
+                steps_per_epoch,
+                total_steps,
+                progress,
+            )
+            row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val)
+            rows.append(row)
+            elapsed += row["seconds"]
+            card.update(
+                date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                training_seconds=round(elapsed, 1),
+                metrics=_metrics(rows),
+            )
+            save_checkpoint(weights_path, model, card)
+            save_train_state(
+                state_path, optimizer, {"epoch": epoch, "rows": rows, "seconds": elapsed}
+            )
+            _write_log(rows, out / LOG_NAME)
+            _write_curves(rows, out / CURVES_NAME)
+            if progress:
+                print(
+                    f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
+                    f"validation accuracy {100 * row['val_accuracy']:.2f}%",
+                    file=sys.stderr,
+                )
+    except KeyboardInterrupt:
+        interrupted = True
+        if not rows:
+            raise DigitrecError("interrupted before the first epoch finished; nothing was saved")
+        print(
+            f"\ninterrupted: keeping the checkpoint of epoch {rows[-1]['epoch']}", file=sys.stderr
+        )
+        model, _ = load_checkpoint(weights_path, device=str(dev))
+
+    x_test = to_tensor(test_split.images, dev)
+    y_test = torch.from_numpy(test_split.labels).to(dev)
+    test_loss, test_acc = evaluate(model, x_test, y_test)
+    card = read_card(weights_path)
+    card["metrics"].update(
+        test_loss=round(test_loss, 5), test_accuracy=test_acc, test_n=len(y_test)
+    )
+    card["interrupted"] = interrupted
+    save_checkpoint(weights_path, model, card)
+    return weights_path, card
+
+
+def _metrics(rows: list[dict]) -> dict:
+    last = rows[-1]
+    return {
+        "epochs": last["epoch"],
+        "train_loss": last["train_loss"],
+        "train_accuracy": last["train_accuracy"],
+        "val_loss": round(last["val_loss"], 5),
+        "val_accuracy": last["val_accuracy"],
+    }
+
+
+def _train_epoch(
+    model, optimizer, cfg, epoch, x, y, steps_per_epoch, total_steps, progress
+) -> dict:
+    dev = x.device
+    # Every epoch draws from its own seed, so a resumed run repeats an uninterrupted one.
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed * 100_003 + epoch)
+    torch.manual_seed(cfg.seed * 100_003 + epoch)
+    order = torch.randperm(len(y), generator=gen, device=dev)
+    model.train()
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), device=dev, dtype=torch.long)
+    seen = 0
+    start = time.perf_counter()
+    bar = tqdm(
+        range(steps_per_epoch),
+        desc=f"epoch {epoch}/{cfg.epochs}",
+        disable=not progress,
+        leave=False,
+        file=sys.stderr,
+        mininterval=0.5,
+    )
+    lr = cfg.lr
+    for i in bar:
+        idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        xb = augment_batch(x[idx], cfg.augment, gen)
+        yb = y[idx]
+        lr = lr_at(cfg, (epoch - 1) * steps_per_epoch + i, total_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.argmax(1) == yb).sum()
+        seen += len(yb)
+        if progress and (i % 20 == 0 or i == steps_per_epoch - 1):
+            rate = seen / (time.perf_counter() - start)
+            bar.set_postfix(
+                loss=f"{loss_sum.item() / seen:.4f}",
+                acc=f"{100 * correct.item() / seen:.2f}%",
+                img_s=f"{rate:.0f}",
+            )
+    seconds = time.perf_counter() - start
+    return {
+        "epoch": epoch,
+        "train_loss": round(loss_sum.item() / seen, 5),
+        "train_accuracy": correct.item() / seen,
+        "lr": lr,
+        "seconds": round(seconds, 2),
+        "images_per_s": round(seen / seconds, 1),
+    }

@@ -1,0 +1,76 @@
+import pytest
+import torch
+from torch import nn
+
+from digitrec.augment import augment_batch
+from digitrec.config import PRESETS, AugmentConfig, ModelConfig, preset
+from digitrec.errors import ConfigError
+from digitrec.model import build_model, count_parameters
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_builds_a_model_returning_logits(name):
+    model = build_model(preset(name).model).eval()
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        out = model(x)
+    assert out.shape == (5, 10)
+    # logits, not probabilities: no softmax inside the model
+    assert not torch.allclose(out.softmax(1).sum(1), out.sum(1))
+
+
+def test_seed_preset_is_the_original_design():
+    cfg = preset("seed")
+    assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.epochs) == ("adam", 1e-3, 64, 50)
+    assert cfg.schedule == "constant" and not cfg.augment.enabled
+    layers = [m for m in build_model(cfg.model).modules() if not isinstance(m, nn.Sequential)]
+    convs = [m for m in layers if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (1, 32, (3, 3)),
+        (32, 64, (3, 3)),
+    ]
+    assert sum(isinstance(m, nn.MaxPool2d) for m in layers) == 1
+    assert sum(isinstance(m, nn.Dropout) for m in layers) == 2
+    dense = [m for m in layers if isinstance(m, nn.Linear)]
+    assert [(d.in_features, d.out_features) for d in dense] == [(12 * 12 * 64, 128), (128, 10)]
+    assert not any(isinstance(m, nn.LogSoftmax | nn.Softmax) for m in layers)
+
+
+def test_default_preset_is_stronger_than_seed():
+    best = preset("best")
+    assert best.augment.enabled and best.schedule == "onecycle"
+    assert any(isinstance(m, nn.BatchNorm2d) for m in build_model(best.model).modules())
+
+
+def test_unknown_preset_and_architecture_are_refused():
+    with pytest.raises(ConfigError, match="unknown preset 'huge'.*seed"):
+        preset("huge")
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        build_model(ModelConfig(arch="transformer"))
+
+
+def test_preset_overrides_apply_and_none_keeps_default():
+    cfg = preset("seed", epochs=3, batch_size=None)
+    assert cfg.epochs == 3 and cfg.batch_size == 64
+
+
+def test_count_parameters_matches_torch():
+    model = build_model(ModelConfig(arch="bncnn", width=8, hidden=32))
+    assert count_parameters(model) == sum(p.numel() for p in model.parameters()) > 1000
+
+
+def test_augmentation_is_repeatable_in_range_and_changes_pictures():
+    x = torch.zeros(16, 1, 28, 28)
+    x[:, :, 8:20, 12:16] = 1.0
+    cfg = AugmentConfig()
+    a = augment_batch(x, cfg, torch.Generator().manual_seed(3))
+    b = augment_batch(x, cfg, torch.Generator().manual_seed(3))
+    c = augment_batch(x, cfg, torch.Generator().manual_seed(4))
+    assert a.shape == x.shape
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() >= 0 and a.max() <= 1.0001
+    assert (a - x).abs().sum() > 1
+    # the ink stays roughly the same amount: distortions, not erasure
+    ratio = a.sum((1, 2, 3)) / x.sum((1, 2, 3))
+    assert ((ratio > 0.3) & (ratio < 3.0)).all()
+    assert torch.equal(augment_batch(x, AugmentConfig(enabled=False), torch.Generator()), x)
