@@ -11,7 +11,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .config import IMAGE_SIZE
 from .errors import BadImageError, EmptyImageError
@@ -39,21 +39,28 @@ def load_image(source: ImageInput) -> Image.Image:
         if not path.is_file():
             raise BadImageError(f"{path}: not a file")
         name, stream = str(path), path
+    too_large = f"is too large (over {MAX_PIXELS // 1_000_000} megapixels); scale it down first"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(stream)
-            if image.width * image.height > MAX_PIXELS:
-                raise BadImageError(
-                    f"{name}: {image.width}x{image.height} is too large "
-                    f"(over {MAX_PIXELS // 1_000_000} megapixels); scale it down first"
-                )
-            image.load()
-    except BadImageError:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadImageError(f"{name} {too_large}")
+    except UnidentifiedImageError:
         raise BadImageError(f"{name} is not a picture we can read (use PNG, JPEG, BMP or WebP)")
     except (OSError, SyntaxError, ValueError) as e:
+        raise BadImageError(f"{name} cannot be read: it looks damaged or cut short ({e})")
+    try:
+        if image.width * image.height > MAX_PIXELS:
+            raise BadImageError(f"{name}: {image.width}x{image.height} {too_large}")
+        image.load()
+        # Phones store pictures sideways and say so in EXIF; turn them upright.
+        image = ImageOps.exif_transpose(image)
+    except BadImageError:
+        image.close()
+        raise
+    except (OSError, SyntaxError, ValueError) as e:
+        image.close()
         raise BadImageError(f"{name} cannot be read: it looks damaged or cut short ({e})")
     return image
 
@@ -66,7 +73,7 @@ def _array_to_image(array: np.ndarray) -> Image.Image:
         raise BadImageError(f"an array of shape {a.shape} is not a picture (use HxW, HxWx3 or x4)")
     if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
         raise BadImageError(f"an array of type {a.dtype} is not a picture")
-    a = a.astype(np.float32)
+    a = a.astype(np.float32) / (257.0 if a.dtype == np.uint16 else 1.0)
     if not np.isfinite(a).all():
         raise BadImageError("the array holds NaN or infinite values")
     if a.max() <= 1.0 and a.min() >= 0.0:
@@ -90,6 +97,9 @@ def to_grey(image: Image.Image) -> np.ndarray:
             fill = 1.0 if ink_is_dark else 0.0
             return grey * alpha + fill * (1 - alpha)
         return grey
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        # 16-bit grey (PNG, TIFF): convert("L") would clip at 255 instead of scaling
+        return np.clip(np.asarray(image, dtype=np.float32) / 65535.0, 0.0, 1.0)
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 

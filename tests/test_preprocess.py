@@ -1,0 +1,491 @@
+"""Tests for digitrec.preprocess.to_mnist: pictures people send in, MNIST form out."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from digitrec.data import load_mnist
+from digitrec.errors import BadImageError, DigitrecError, EmptyImageError
+from digitrec.preprocess import MAX_PIXELS, to_mnist
+
+# ---------------------------------------------------------------- drawing helpers
+
+Stroke = list[tuple[float, float]]
+
+
+def ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 48) -> Stroke:
+    return [
+        (cx + rx * math.cos(2 * math.pi * i / n), cy + ry * math.sin(2 * math.pi * i / n))
+        for i in range(n + 1)
+    ]
+
+
+# Strokes in a unit box (x right, y down).
+SEVEN: list[Stroke] = [[(0.12, 0.06), (0.88, 0.05), (0.62, 0.45), (0.42, 0.96)]]
+ZERO: list[Stroke] = [ellipse(0.5, 0.5, 0.34, 0.46)]
+ONE: list[Stroke] = [[(0.5, 0.04), (0.5, 0.96)]]
+DASH: list[Stroke] = [[(0.05, 0.5), (0.95, 0.5)]]
+
+
+def draw(
+    strokes: list[Stroke] = SEVEN,
+    size: int | tuple[int, int] = 280,
+    box: tuple[float, float, float, float] = (0.25, 0.12, 0.75, 0.88),
+    pen: float = 0.065,
+) -> np.ndarray:
+    """Ink strength in [0, 1] (1 = full ink) of pen strokes on a blank canvas.
+
+    `box` (x0, y0, x1, y1) places the unit box, as fractions of the canvas; `pen` is the pen
+    width as a fraction of the canvas's larger side."""
+    w, h = (size, size) if isinstance(size, int) else size
+    x0, y0, x1, y1 = box
+    width = max(1, round(pen * max(w, h)))
+    canvas = Image.new("L", (w, h), 0)
+    pen_draw = ImageDraw.Draw(canvas)
+    for stroke in strokes:
+        pts = [(w * (x0 + x * (x1 - x0)), h * (y0 + y * (y1 - y0))) for x, y in stroke]
+        pen_draw.line(pts, fill=255, width=width, joint="curve")
+        for px, py in (pts[0], pts[-1]):
+            r = width / 2
+            pen_draw.ellipse([px - r, py - r, px + r, py + r], fill=255)
+    canvas = canvas.filter(ImageFilter.GaussianBlur(max(0.5, width / 20)))
+    return np.asarray(canvas, dtype=np.float32) / 255.0
+
+
+def dark_on_light(ink: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.round(255 * (1 - ink)).astype(np.uint8), "L")
+
+
+def light_on_dark(ink: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.round(255 * ink).astype(np.uint8), "L")
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def centre_of_mass(a: np.ndarray) -> tuple[float, float]:
+    total = a.sum()
+    return (
+        float(a.sum(axis=1) @ np.arange(a.shape[0]) / total),
+        float(a.sum(axis=0) @ np.arange(a.shape[1]) / total),
+    )
+
+
+def ink_box(a: np.ndarray, level: float = 0.1) -> tuple[int, int]:
+    """Height and width of the box around the pixels brighter than `level`."""
+    rows = np.flatnonzero((a > level).any(axis=1))
+    cols = np.flatnonzero((a > level).any(axis=0))
+    return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def shifted_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Best correlation over shifts of up to one pixel: a digit whose centre of mass falls
+    exactly between two pixels may be placed either way."""
+    return max(
+        correlation(np.roll(a, (dy, dx), axis=(0, 1)), b) for dy in (-1, 0, 1) for dx in (-1, 0, 1)
+    )
+
+
+@pytest.fixture(scope="module")
+def seven() -> np.ndarray:
+    return draw(SEVEN)
+
+
+@pytest.fixture(scope="module")
+def reference(seven) -> np.ndarray:
+    """The plain grey version: dark ink on white paper."""
+    return to_mnist(dark_on_light(seven))
+
+
+# ---------------------------------------------------------------- the output's form
+
+
+def test_output_shape_dtype_range_and_white_ink_on_black(reference):
+    zero = to_mnist(dark_on_light(draw(ZERO)))
+    for out in (reference, zero):
+        assert out.shape == (28, 28)
+        assert out.dtype == np.float32
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        assert out.max() > 0.9  # the strongest ink is near full scale
+        # white ink on black: the background is black, the ink a minority of bright pixels
+        assert np.median(out) == 0.0
+        assert 0.05 < np.mean(out > 0.5) < 0.4
+        assert out[:3, :3].max() == out[-3:, -3:].max() == 0.0  # corners
+    # the 20x20 box of a centred 0 leaves a black frame all round
+    frame = np.concatenate(
+        [zero[:3].ravel(), zero[-3:].ravel(), zero[:, :3].ravel(), zero[:, -3:].ravel()]
+    )
+    assert frame.max() == 0.0
+    # the ink is the drawing: a 0 is a ring, dark in its middle; a 7 is heaviest at the top
+    assert zero[12:16, 12:16].max() < 0.1
+    assert zero[14, 9:12].max() > 0.5 and zero[14, 17:20].max() > 0.5
+    assert reference[:12].sum() > reference[16:].sum()
+
+
+def test_polarity_is_read_from_the_picture(seven, reference):
+    white_on_black = to_mnist(light_on_dark(seven))
+    assert np.abs(white_on_black - reference).max() < 0.02
+
+
+def test_colour_ink_on_coloured_paper(seven, reference):
+    paper = np.array([235, 222, 170], dtype=np.float32)  # yellowish
+    ink_colour = np.array([25, 35, 150], dtype=np.float32)  # blue
+    rgb = paper * (1 - seven[..., None]) + ink_colour * seven[..., None]
+    out = to_mnist(Image.fromarray(np.round(rgb).astype(np.uint8), "RGB"))
+    assert np.abs(out - reference).max() < 0.05
+
+
+@pytest.mark.parametrize("background_rgb", [(0, 0, 0), (255, 255, 255)])
+def test_transparent_canvas_with_dark_strokes(seven, reference, background_rgb):
+    rgba = np.zeros(seven.shape + (4,), dtype=np.uint8)
+    rgba[..., :3] = background_rgb
+    stroke = seven > 0.01
+    rgba[stroke, :3] = (20, 20, 60)  # dark blue ink
+    rgba[..., 3] = np.round(255 * seven).astype(np.uint8)
+    out = to_mnist(Image.fromarray(rgba, "RGBA"))
+    assert np.abs(out - reference).max() < 0.05
+
+
+def test_transparent_canvas_with_light_strokes_on_black_rgb(seven, reference):
+    rgba = np.zeros(seven.shape + (4,), dtype=np.uint8)  # transparent, and black under it
+    rgba[seven > 0.01, :3] = 250  # white chalk
+    rgba[..., 3] = np.round(255 * seven).astype(np.uint8)
+    out = to_mnist(Image.fromarray(rgba, "RGBA"))
+    assert np.abs(out - reference).max() < 0.05
+
+
+def test_transparent_png_file_and_la_mode(tmp_path, seven, reference):
+    la = np.zeros(seven.shape + (2,), dtype=np.uint8)
+    la[..., 1] = np.round(255 * seven).astype(np.uint8)  # black strokes, alpha = ink
+    path = tmp_path / "drawn.png"
+    Image.fromarray(la, "LA").save(path)
+    assert np.abs(to_mnist(path) - reference).max() < 0.05
+
+
+def test_photo_like_jpeg(seven, reference):
+    rng = np.random.default_rng(0)
+    h, w = seven.shape
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    light = 0.78 + 0.18 * (1 - xx) * (0.6 + 0.4 * yy)  # uneven light across the page
+    paper = np.stack([light * 0.97, light * 0.95, light * 0.86], -1)
+    ink_colour = np.array([0.12, 0.14, 0.3])
+    rgb = paper * (1 - seven[..., None]) + ink_colour * seven[..., None]
+    rgb += rng.normal(0, 0.025, rgb.shape)
+    photo = Image.fromarray((255 * np.clip(rgb, 0, 1)).astype(np.uint8), "RGB")
+    buf = io.BytesIO()
+    photo.save(buf, "JPEG", quality=80)
+    out = to_mnist(buf.getvalue())
+    assert out.shape == (28, 28) and out.dtype == np.float32
+    assert correlation(out, reference) > 0.9
+    assert np.abs(out - reference).mean() < 0.06
+    assert out[0].max() == 0.0 and out[:, 0].max() == 0.0
+
+
+# ---------------------------------------------------------------- size, position, aspect
+
+
+@pytest.mark.parametrize("strokes", [ZERO, SEVEN], ids=["zero", "seven"])
+def test_canvas_size_does_not_matter(strokes):
+    outs = [to_mnist(dark_on_light(draw(strokes, size=s))) for s in (56, 280, 1000)]
+    for out in outs:
+        assert ink_box(out)[0] in (19, 20)
+        cy, cx = centre_of_mass(out)
+        assert abs(cy - 14.0) <= 0.501 and abs(cx - 14.0) <= 0.501
+    for a, b in [(outs[0], outs[1]), (outs[1], outs[2]), (outs[0], outs[2])]:
+        assert shifted_correlation(a, b) > 0.9
+        assert abs(a.sum() - b.sum()) < 0.15 * b.sum()
+    assert shifted_correlation(outs[1], outs[2]) > 0.97
+
+
+@pytest.mark.parametrize(
+    ("size", "box", "pen"),
+    [
+        (400, (10 / 400, 10 / 400, 30 / 400, 30 / 400), 3 / 400),  # 20x20 px in a corner
+        (300, (0.62, 0.55, 0.9, 0.95), 0.03),  # off centre, bottom right
+        (300, (0.02, 0.02, 0.3, 0.4), 0.03),  # off centre, top left
+    ],
+)
+def test_small_or_off_centre_digit_is_fitted_and_centred(size, box, pen):
+    ink = draw(SEVEN, size=size, box=box, pen=pen)
+    out = to_mnist(dark_on_light(ink))
+    cy, cx = centre_of_mass(out)
+    assert abs(cy - 14.0) <= 1.0 and abs(cx - 14.0) <= 1.0
+    assert max(ink_box(out)) in (19, 20)
+    # the same drawing in the middle of the canvas gives the same digit
+    x0, y0, x1, y1 = box
+    dx, dy = 0.5 - (x0 + x1) / 2, 0.5 - (y0 + y1) / 2
+    centred = draw(SEVEN, size=size, box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy), pen=pen)
+    assert shifted_correlation(out, to_mnist(dark_on_light(centred))) > 0.95
+
+
+def test_centred_digits_have_mass_at_14(reference):
+    for out in (reference, to_mnist(dark_on_light(draw(ZERO)))):
+        cy, cx = centre_of_mass(out)  # rounded to whole pixels: off by half a pixel at most
+        assert abs(cy - 14.0) <= 0.501 and abs(cx - 14.0) <= 0.501
+
+
+def test_tall_thin_digit_stays_tall_and_thin():
+    out = to_mnist(dark_on_light(draw(ONE, size=300, pen=0.03)))
+    h, w = ink_box(out)
+    assert h in (19, 20)
+    assert w <= 5
+
+
+def test_wide_shape_stays_wide():
+    ink = draw([ellipse(0.5, 0.5, 0.45, 0.45)], size=300, box=(0.1, 0.35, 0.9, 0.65), pen=0.03)
+    out = to_mnist(dark_on_light(ink))
+    h, w = ink_box(out)
+    assert w in (19, 20)
+    assert 5 <= h <= 12  # an ellipse about 2.7 times wider than tall
+    dash = to_mnist(dark_on_light(draw(DASH, size=300, pen=0.05)))
+    h, w = ink_box(dash)
+    assert w in (19, 20) and h <= 5
+
+
+def test_non_square_canvas():
+    ink = draw(SEVEN, size=(500, 200), box=(0.4, 0.1, 0.6, 0.9), pen=0.02)
+    out = to_mnist(dark_on_light(ink))
+    h, w = ink_box(out)
+    assert h in (19, 20) and w < h
+    cy, cx = centre_of_mass(out)
+    assert abs(cy - 14.0) <= 1.0 and abs(cx - 14.0) <= 1.0
+
+
+# ---------------------------------------------------------------- the kinds of input
+
+
+def test_every_kind_of_input_gives_the_same_digit(tmp_path, seven, reference):
+    grey = np.asarray(dark_on_light(seven))  # uint8 HxW, dark on light
+    path = tmp_path / "seven.png"
+    dark_on_light(seven).save(path)
+    data = path.read_bytes()
+
+    from_path = to_mnist(str(path))
+    np.testing.assert_array_equal(to_mnist(path), from_path)
+    np.testing.assert_array_equal(to_mnist(data), from_path)  # bytes and path agree exactly
+    np.testing.assert_array_equal(to_mnist(bytearray(data)), from_path)
+    np.testing.assert_array_equal(to_mnist(Image.open(path)), from_path)
+    np.testing.assert_allclose(from_path, reference, atol=1e-6)
+
+    arrays = {
+        "uint8 HxW": grey,
+        "uint8 HxWx3": np.repeat(grey[..., None], 3, axis=-1),
+        "uint8 HxWx1": grey[..., None],
+        "uint8 HxWx4": np.dstack([np.repeat(grey[..., None], 3, axis=-1), np.full_like(grey, 255)]),
+        "float32 [0,1]": grey.astype(np.float32) / 255,
+        "float64 [0,1]": grey.astype(np.float64) / 255,
+        "float [0,255]": grey.astype(np.float64),
+        "int64 [0,255]": grey.astype(np.int64),
+    }
+    for what, array in arrays.items():
+        out = to_mnist(array)
+        assert out.shape == (28, 28) and out.dtype == np.float32, what
+        assert np.abs(out - reference).max() < 0.02, what
+
+
+def test_bool_array_is_a_picture():
+    mask = draw(ONE, size=100, pen=0.1) > 0.5
+    out = to_mnist(mask)
+    assert ink_box(out)[0] in (19, 20)
+    assert out.max() > 0.9
+
+
+def test_input_image_is_left_alone(seven):
+    image = dark_on_light(seven)
+    before = np.asarray(image).copy()
+    to_mnist(image)
+    assert image.mode == "L" and image.size == (280, 280)
+    np.testing.assert_array_equal(np.asarray(image), before)
+
+
+def test_real_mnist_digits_pass_through_nearly_unchanged(mnist_dir):
+    images = load_mnist("test", mnist_dir, download=False, progress=False).images[:100]
+    diffs = np.array([np.abs(to_mnist(im) - im / 255.0).mean() for im in images])
+    assert diffs.mean() < 0.01
+    assert np.mean(diffs < 0.01) >= 0.95  # most are unchanged but for rounding
+    for im in images[:5]:
+        assert correlation(to_mnist(im), im / 255.0) > 0.95
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nowhere.png"
+    with pytest.raises(BadImageError, match="no such file") as err:
+        to_mnist(path)
+    assert "nowhere.png" in str(err.value)
+    with pytest.raises(BadImageError, match="nowhere.png"):
+        to_mnist(str(path))
+
+
+def test_directory_is_not_a_picture(tmp_path):
+    with pytest.raises(BadImageError, match="not a file") as err:
+        to_mnist(tmp_path)
+    assert str(tmp_path) in str(err.value)
+
+
+def test_file_that_is_not_an_image(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("these are not the pixels you are looking for\n" * 20)
+    with pytest.raises(BadImageError, match="not a picture we can read") as err:
+        to_mnist(path)
+    assert "notes.png" in str(err.value)
+    with pytest.raises(BadImageError, match="uploaded data.*not a picture"):
+        to_mnist(b"GIF? no, just text")
+    with pytest.raises(BadImageError):
+        to_mnist(b"")
+
+
+def test_truncated_png(tmp_path):
+    rng = np.random.default_rng(1)
+    noisy = Image.fromarray(rng.integers(0, 256, (200, 200), dtype=np.uint8), "L")
+    data = png_bytes(noisy)
+    path = tmp_path / "cut.png"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(BadImageError, match="damaged or cut short") as err:
+        to_mnist(path)
+    assert "cut.png" in str(err.value)
+    assert not isinstance(err.value, EmptyImageError)
+    with pytest.raises(BadImageError, match="uploaded data"):
+        to_mnist(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    "picture",
+    [
+        Image.new("L", (100, 100), 255),  # white page
+        Image.new("L", (100, 100), 0),  # black page
+        Image.new("RGB", (100, 100), (200, 30, 30)),  # a red page
+        Image.new("RGBA", (100, 100), (0, 0, 0, 0)),  # fully transparent
+    ],
+    ids=["white", "black", "red", "transparent"],
+)
+def test_blank_picture(picture):
+    with pytest.raises(EmptyImageError, match="blank"):
+        to_mnist(picture)
+
+
+def test_low_contrast_picture_is_blank():
+    ink = draw(SEVEN, size=100)
+    faint = np.round(180 - 15 * ink).astype(np.uint8)  # 15/255 = 0.06 < 0.08
+    with pytest.raises(EmptyImageError, match="no ink stands out"):
+        to_mnist(faint)
+    with pytest.raises(BadImageError):  # EmptyImageError is a BadImageError
+        to_mnist(np.full((30, 30), 0.5))
+    visible = np.round(180 - 40 * ink).astype(np.uint8)  # 40/255 = 0.16: readable
+    assert to_mnist(visible).max() > 0.9
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A PNG whose header declares width x height (8-bit grey) but whose data is a stub:
+    decoding it would fail, so only a check made before decoding gives 'too large'."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 100)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def test_huge_picture_is_refused_before_decoding(tmp_path):
+    assert MAX_PIXELS < 6000 * 6000
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_declaring(6000, 6000))
+    with pytest.raises(BadImageError, match="6000x6000 is too large") as err:
+        to_mnist(path)
+    assert "huge.png" in str(err.value)
+    with pytest.raises(BadImageError, match="too large"):
+        to_mnist(_png_declaring(6000, 6000))
+    # a complete, valid 6000x6000 PNG (mode '1' compresses to a few kB) is refused too
+    big = Image.new("1", (6000, 6000), 1)
+    ImageDraw.Draw(big).line([(3000, 1000), (3000, 5000)], fill=0, width=300)
+    with pytest.raises(BadImageError, match="too large"):
+        to_mnist(png_bytes(big))
+    # just under the limit is fine as far as size goes (a blank page: empty, not too large)
+    with pytest.raises(EmptyImageError):
+        to_mnist(png_bytes(Image.new("1", (4000, 4000), 1)))
+
+
+@pytest.mark.parametrize("side", [10_000, 20_000])
+def test_decompression_bombs_are_bad_images(side):
+    with pytest.raises(BadImageError):
+        to_mnist(_png_declaring(side, side))
+
+
+@pytest.mark.parametrize(
+    ("array", "fragment"),
+    [
+        (np.zeros(10, dtype=np.uint8), "shape"),
+        (np.zeros((2, 5, 5), dtype=np.uint8), "shape"),
+        (np.zeros((5, 5, 2), dtype=np.uint8), "shape"),
+        (np.zeros((4, 5, 5, 3), dtype=np.uint8), "shape"),
+        (np.zeros((0, 0), dtype=np.uint8), "shape"),
+        (np.full((10, 10), np.nan), "NaN"),
+        (np.where(np.eye(10) > 0, np.inf, 0.0), "infinite"),
+        (np.full((10, 10), "a"), "type"),
+        (np.empty((10, 10), dtype=object), "type"),
+    ],
+    ids=["1d", "channels-first", "2-channels", "4d", "empty", "nan", "inf", "str", "object"],
+)
+def test_bad_arrays(array, fragment):
+    with pytest.raises(BadImageError, match=fragment):
+        to_mnist(array)
+
+
+def test_errors_are_project_errors(tmp_path):
+    with pytest.raises(DigitrecError):
+        to_mnist(tmp_path / "missing.png")
+    assert issubclass(EmptyImageError, BadImageError)
+    assert issubclass(BadImageError, DigitrecError)
+
+
+def test_path_object_of_the_working_directory_kind(tmp_path, monkeypatch, seven, reference):
+    monkeypatch.chdir(tmp_path)
+    dark_on_light(seven).save("relative.png")
+    np.testing.assert_allclose(to_mnist("relative.png"), reference, atol=1e-6)
+    np.testing.assert_allclose(to_mnist(Path("relative.png")), reference, atol=1e-6)
+
+
+def test_pictures_beyond_pillows_own_limit_are_called_too_large():
+    with pytest.raises(BadImageError, match="too large"):
+        to_mnist(_png_declaring(20_000, 20_000))
+
+
+def test_sixteen_bit_grey_pictures_are_scaled_not_clipped(seven, reference):
+    deep = np.round(65535 * (1 - seven)).astype(np.uint16)
+    image = Image.fromarray(deep)
+    assert image.mode.startswith("I;16")
+    assert correlation(to_mnist(Image.open(io.BytesIO(png_bytes(image)))), reference) > 0.98
+    assert correlation(to_mnist(deep), reference) > 0.98
+
+
+def test_phone_photos_are_turned_upright_by_their_exif_orientation(reference, seven):
+    # stored rotated a quarter turn, with EXIF orientation 6 ("rotate 90 clockwise to view")
+    stored = dark_on_light(seven).rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    stored.save(buf, "JPEG", exif=exif, quality=95)
+    assert correlation(to_mnist(buf.getvalue()), reference) > 0.95
