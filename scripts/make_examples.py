@@ -46,7 +46,9 @@ DIGITS: dict[int, list[Stroke]] = {
 }
 
 
-def draw_digit(digit: int, size: int = 280, pen: int = 18, box=(0.3, 0.12, 0.72, 0.88)) -> np.ndarray:
+def draw_digit(
+    digit: int, size: int = 280, pen: int = 18, box=(0.3, 0.12, 0.72, 0.88)
+) -> np.ndarray:
     """The digit as ink strength in [0, 1] on a size x size canvas; `box` places it."""
     x0, y0, x1, y1 = box
     canvas = Image.new("L", (size, size), 0)

@@ -393,7 +393,7 @@ def test_load_mnist_empty_folder_no_download(tmp_path, fake_mnist, exists):
     with pytest.raises(DataError) as info:
         load_mnist("test", data_dir=folder, download=False)
     message = str(info.value)
-    assert "no MNIST files" in message
+    assert "no MNIST test files" in message
     assert str(folder) in message
     assert "--data-dir" in message and "DIGITREC_DATA" in message
     assert folder.exists() == exists  # nothing created when not downloading
@@ -538,9 +538,12 @@ def test_load_mnist_downloads_with_env_mirrors(tmp_path, monkeypatch, mirror_ser
     split = load_mnist("test", data_dir=folder, download=True, progress=False)
     np.testing.assert_array_equal(split.images, FAKE_ARRAYS["t10k-images-idx3-ubyte"])
     np.testing.assert_array_equal(split.labels, FAKE_ARRAYS["t10k-labels-idx1-ubyte"])
-    assert leftovers(folder) == sorted(f"{name}.gz" for name in NAMES)  # all four, both splits
-    for name in NAMES:
+    test_files = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    assert leftovers(folder) == sorted(f"{name}.gz" for name in test_files)  # only the split's
+    for name in test_files:
         assert mirror_server.count(name) == 2  # the 404 mirror, then the good one
+    load_mnist("train", data_dir=folder, download=True, progress=False)  # fetched when needed
+    assert leftovers(folder) == sorted(f"{name}.gz" for name in NAMES)
 
 
 def test_load_mnist_downloads_into_env_data_dir(tmp_path, monkeypatch, mirror_server):

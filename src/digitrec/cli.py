@@ -68,7 +68,8 @@ def _predict(args) -> int:
         except DigitrecError as e:
             # One bad picture should not hide the answers for the others.
             failed += 1
-            results.append({"image": name, "error": str(e)})
+            message = str(e) if name in str(e) else f"{name}: {e}"
+            results.append({"image": name, "error": message})
             continue
         results.append({"image": name, **p.to_dict()})
     if args.json:

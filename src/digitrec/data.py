@@ -128,10 +128,6 @@ def _load_checked(folder: Path, name: str) -> tuple[np.ndarray, str]:
     return read_idx_bytes(raw, str(path)), digest
 
 
-def has_any_mnist(folder: Path) -> bool:
-    return any(_find(folder, name) for name in MNIST_FILES)
-
-
 @dataclass
 class Split:
     images: np.ndarray  # (N, 28, 28) uint8, white ink on black
@@ -144,11 +140,11 @@ def load_mnist(split: str, data_dir=None, download: bool = True, progress: bool 
     if split not in SPLITS:
         raise DataError(f"unknown MNIST split {split!r}: use 'train' or 'test'")
     folder = resolve_data_dir(data_dir)
-    if not has_any_mnist(folder):
-        if not download:
-            raise DataError(f"no MNIST files in {folder}; {_POINT_AT_DATA}")
-        download_mnist(folder, progress=progress)
     image_name, label_name, n = SPLITS[split]
+    if not (_find(folder, image_name) or _find(folder, label_name)):
+        if not download:
+            raise DataError(f"no MNIST {split} files in {folder}; {_POINT_AT_DATA}")
+        download_mnist(folder, names=(image_name, label_name), progress=progress)
     images, image_sha = _load_checked(folder, image_name)
     labels, label_sha = _load_checked(folder, label_name)
     if images.shape != (n, 28, 28) or labels.shape != (n,):
@@ -161,12 +157,16 @@ def mirrors_from_env() -> tuple[str, ...]:
     return tuple(m.strip() for m in env.split(",") if m.strip()) if env else DEFAULT_MIRRORS
 
 
-def download_mnist(folder=None, mirrors=None, progress: bool = True, timeout: float = 30) -> Path:
-    """Fetch the four files into `folder`, checking each one's content before it is kept."""
+def download_mnist(
+    folder=None, mirrors=None, progress: bool = True, timeout: float = 30, names=None
+) -> Path:
+    """Fetch the files (all four unless `names` says) into `folder`, checking each one's
+    content before it is kept."""
     folder = resolve_data_dir(folder)
     folder.mkdir(parents=True, exist_ok=True)
     mirrors = tuple(mirrors or mirrors_from_env())
-    for name, sha in MNIST_FILES.items():
+    for name in names or MNIST_FILES:
+        sha = MNIST_FILES[name]
         present = _find(folder, name)
         if present is not None:
             try:
@@ -206,9 +206,8 @@ def _download_one(folder, name, sha, mirrors, progress, timeout) -> None:
         write_atomic(folder / f"{name}.gz", blob)
         return
     raise DataError(
-        f"could not download {name} from any mirror:\n  "
-        + "\n  ".join(failures)
-        + f"\nWith no network, {_POINT_AT_DATA}"
+        f"could not download {name} from any mirror ({'; '.join(failures)}); "
+        f"with no network, {_POINT_AT_DATA}"
     )
 
 
