@@ -7,7 +7,7 @@ import shutil
 import threading
 
 import pytest
-from conftest import example_pictures, run_cli
+from conftest import EXAMPLES, example_pictures, run_cli
 from PIL import Image
 
 from digitrec import __version__
@@ -62,10 +62,11 @@ def test_predict_reports_bad_pictures_but_still_reads_the_good_ones(tmp_path):
     good, label = example_pictures()[1]
     result = run_cli("predict", good, blank, tmp_path / "missing.png")
     assert result.returncode == 2
-    assert result.stdout.startswith(f"{good}: {label}")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{good}: {label}")
+    assert lines[1] == f"{blank}: refused - the picture is blank"
     assert "Traceback" not in result.stderr
-    assert "blank.png" in result.stderr and "blank" in result.stderr
-    assert "missing.png: no such file" in result.stderr
+    assert result.stderr.strip() == f"digitrec: error: {tmp_path / 'missing.png'}: no such file"
 
 
 @pytest.mark.parametrize(
@@ -78,10 +79,35 @@ def test_predict_refuses_files_that_are_not_pictures(tmp_path, content, fragment
     one_clear_error(run_cli("predict", bad), "notes.png", fragment)
 
 
-def test_predict_refuses_a_blank_picture(tmp_path):
+def test_blank_picture_is_refused_as_an_answer_not_an_error(tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (280, 280), "white").save(blank)
-    one_clear_error(run_cli("predict", blank), "blank")
+    result = run_cli("predict", blank)
+    assert result.returncode == 1 and result.stderr == ""
+    assert result.stdout.strip() == f"{blank}: refused - the picture is blank"
+    data = json.loads(run_cli("predict", blank, "--json").stdout)
+    assert data["refused"] is True and data["reason"] == "blank" and data["digit"] is None
+
+
+def test_predict_number_reads_every_digit_left_to_right():
+    pictures = sorted((EXAMPLES / "numbers").glob("*.png"))
+    assert len(pictures) == 2
+    result = run_cli("predict", "--number", *pictures)
+    assert result.returncode == 0, result.stderr
+    for line, path in zip(result.stdout.splitlines(), pictures, strict=True):
+        assert line.startswith(f"{path}: {path.stem}  (")
+    data = json.loads(run_cli("predict", "--number", "--json", pictures[1]).stdout)
+    assert data["number"] == pictures[1].stem and data["refused"] is False
+    boxes = [d["box"] for d in data["digits"]]
+    assert len(boxes) == len(pictures[1].stem)
+    assert all(a[2] <= b[0] for a, b in zip(boxes, boxes[1:], strict=False))  # left to right
+
+
+def test_threshold_setting_refuses_everything_at_one(tmp_path):
+    path, _ = example_pictures()[0]
+    data = json.loads(run_cli("predict", path, "--json", "--threshold", "1.01").stdout)
+    assert data["refused"] is True and data["digit"] == 0
+    assert data["reason"] in ("unsure", "not_a_digit")
 
 
 def test_commands_refuse_files_that_are_not_digitrec_models(tmp_path):

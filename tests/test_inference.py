@@ -6,7 +6,7 @@ import pytest
 from conftest import example_pictures
 from PIL import Image
 
-from digitrec.errors import BadImageError, EmptyImageError, ModelError
+from digitrec.errors import BadImageError, ModelError
 from digitrec.inference import Predictor, bundled_model_path, resolve_model_path
 
 
@@ -43,9 +43,10 @@ def test_predict_accepts_arrays_and_pil_images(predictor):
     assert predictor.predict(path.read_bytes()).digit == label
 
 
-def test_blank_and_unreadable_pictures_raise_clear_errors(predictor, tmp_path):
-    with pytest.raises(EmptyImageError, match="blank"):
-        predictor.predict(np.full((280, 280), 255, np.uint8))
+def test_blank_pictures_are_refused_and_unreadable_ones_raise(predictor, tmp_path):
+    p = predictor.predict(np.full((280, 280), 255, np.uint8))
+    assert p.refused and p.reason == "blank" and p.digit is None
+    assert p.to_dict()["message"] == "the picture is blank"
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
     with pytest.raises(BadImageError, match="notes.png"):

@@ -16,7 +16,7 @@ def _uniform(n: int, half_width: float, gen: torch.Generator, device) -> torch.T
 
 
 def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """Rotate, scale, shear and shift each image of (N, 1, H, W) on its own."""
+    """Rotate, scale, shear, shift and (elastic_px > 0) bend each image of (N, 1, H, W)."""
     n, dev = x.shape[0], x.device
     angle = _uniform(n, math.radians(cfg.rotate_deg), gen, dev)
     shear = _uniform(n, math.radians(cfg.shear_deg), gen, dev)
@@ -32,7 +32,17 @@ def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> 
         1,
     ).to(x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if cfg.elastic_px > 0:
+        grid = grid + elastic_offsets(n, x.shape[-1], cfg.elastic_px, gen, dev).to(x.dtype)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def elastic_offsets(n: int, side: int, strength_px: float, gen, device) -> torch.Tensor:
+    """Smooth random displacement fields (N, H, W, 2) in grid units: coarse 4x4 noise
+    upsampled bicubically, so strokes bend like a hand's wobble instead of jittering."""
+    coarse = torch.rand(n, 2, 4, 4, generator=gen, device=device) * 2 - 1
+    field = F.interpolate(coarse, size=(side, side), mode="bicubic", align_corners=False)
+    return field.permute(0, 2, 3, 1) * (2 * strength_px / side)
 
 
 def random_stroke_width(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:

@@ -57,31 +57,54 @@ def _export(args) -> int:
     return 0
 
 
+def _describe(name: str, r: dict) -> str:
+    """One human line for a predict or read-number result."""
+    if "number" in r:
+        if not r["digits"]:
+            return f"{name}: refused - the picture is blank"
+        digits = ", ".join(
+            f"{d['digit'] if not d['refused'] else '?'} {100 * d['confidence']:.1f}%"
+            for d in r["digits"]
+        )
+        lines = r["number"].replace("\n", " / ")  # several lines of digits on one line
+        return f"{name}: {lines}  ({digits})"
+    if r["refused"]:
+        guess = (
+            f" (best guess {r['digit']}, {100 * r['confidence']:.1f}%)"
+            if r["digit"] is not None
+            else ""
+        )
+        return f"{name}: refused - {r['message']}{guess}"
+    top = ", ".join(f"{t['digit']} {100 * t['probability']:.1f}%" for t in r["top3"])
+    return f"{name}: {r['digit']} ({100 * r['confidence']:.1f}%)  top 3: {top}"
+
+
 def _predict(args) -> int:
     from .inference import Predictor
 
-    predictor = Predictor(args.model)
-    results, failed = [], 0
+    predictor = Predictor(args.model, threshold=args.threshold)
+    results, failed, refused = [], 0, 0
     for name in args.images:
         try:
-            p = predictor.predict(name)
+            answer = predictor.read_number(name) if args.number else predictor.predict(name)
         except DigitrecError as e:
             # One bad picture should not hide the answers for the others.
             failed += 1
             message = str(e) if name in str(e) else f"{name}: {e}"
             results.append({"image": name, "error": message})
             continue
-        results.append({"image": name, **p.to_dict()})
+        refused += answer.refused
+        results.append({"image": name, **answer.to_dict()})
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))
     else:
         for r in results:
             if "error" in r:
                 print(f"digitrec: error: {r['error']}", file=sys.stderr)
-                continue
-            top = ", ".join(f"{t['digit']} {100 * t['probability']:.1f}%" for t in r["top3"])
-            print(f"{r['image']}: {r['digit']} ({100 * r['confidence']:.1f}%)  top 3: {top}")
-    return 2 if failed else 0
+            else:
+                print(_describe(r["image"], r))
+    # 0: every picture read; 1: some refused (an answer, not an error); 2: some unreadable
+    return 2 if failed else 1 if refused else 0
 
 
 def _evaluate(args) -> int:
@@ -158,9 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", help="write a confusion matrix and error grid (PNG) here")
     p.set_defaults(run=_evaluate)
 
-    p = sub.add_parser("predict", help="read the digit in each picture")
+    p = sub.add_parser(
+        "predict",
+        help="read the digit (or, with --number, the digits) in each picture",
+        description="Exit status: 0 all read, 1 some refused (blank, not a digit, unsure), "
+        "2 some pictures could not be read.",
+    )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP or WebP files")
     p.add_argument("--model", help=model_help)
+    p.add_argument("--number", action="store_true", help="read every digit, left to right")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="refuse answers less confident than this (default: the model's calibrated one)",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable results only")
     p.set_defaults(run=_predict)
 

@@ -34,6 +34,7 @@ class AugmentConfig:
     shear_deg: float = 10.0
     translate_px: float = 2.5
     stroke_p: float = 0.3  # share of a batch whose strokes are thinned or thickened
+    elastic_px: float = 0.0  # largest elastic displacement, in pixels of the 28x28 picture
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,10 @@ class TrainConfig:
     schedule: str = "onecycle"  # "constant" or "onecycle" (linear warm-up, cosine decay)
     warmup: float = 0.15  # share of the steps spent warming up (onecycle)
     label_smoothing: float = 0.0
+    outliers: int = 0  # synthetic non-digits shown with a uniform target (outlier exposure)
+    outlier_share: float = 0.25  # non-digits added to each batch, as a share of its digits
+    outlier_weight: float = 0.5  # weight of their loss
+    max_refused: float = 0.004  # share of validation digits the refusal threshold may refuse
     val_size: int = 5000  # held out of the 60,000 training images; the test set only reports
     seed: int = 0
     limit: int | None = None  # train on the first N images of the training split (smoke runs)
@@ -95,7 +100,7 @@ def _fast() -> TrainConfig:
 
 
 def _best() -> TrainConfig:
-    return TrainConfig(preset="best")
+    return TrainConfig(preset="best", augment=AugmentConfig(elastic_px=1.5), outliers=20000)
 
 
 PRESETS = {"seed": _seed, "fast": _fast, "best": _best}

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibrate import softmax
 from .cards import CARD_KEY, read_card
 from .config import IMAGE_SIZE
-from .errors import ModelError
-from .preprocess import ImageInput, to_mnist
+from .errors import EmptyImageError, ModelError
+from .preprocess import ImageInput, fit_and_centre, picture_ink, to_mnist
+from .segment import segment
 
 BUNDLED_MODEL = "default.onnx"
 
@@ -35,30 +37,84 @@ def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
     return path
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+REASONS = {
+    "blank": "the picture is blank",
+    "not_a_digit": "this does not look like a digit",
+    "unsure": "too unsure to say which digit",
+}
+DEFAULT_THRESHOLD = 0.5  # for models whose card holds no calibrated threshold
+SPREAD = 0.8  # a refused answer whose top two classes hold less than this is no digit at all
 
 
 @dataclass
 class Prediction:
-    digit: int
+    """One digit read from a picture, or a refusal (`refused`, with a `reason` from REASONS).
+    A refused prediction still carries the model's best guess in `digit` (None if blank)."""
+
+    digit: int | None
     confidence: float
-    probabilities: np.ndarray  # (10,)
-    input: np.ndarray  # the (28, 28) picture the model saw
+    probabilities: np.ndarray  # (10,), calibrated
+    input: np.ndarray | None  # the (28, 28) picture the model saw
+    refused: bool = False
+    reason: str | None = None
+    box: tuple[int, int, int, int] | None = None  # left, top, right, bottom (read_number)
 
     @property
     def top3(self) -> list[tuple[int, float]]:
         order = np.argsort(self.probabilities)[::-1][:3]
         return [(int(d), float(self.probabilities[d])) for d in order]
 
+    @property
+    def message(self) -> str:
+        return REASONS[self.reason] if self.reason else f"{self.digit}"
+
     def to_dict(self) -> dict:
-        return {
+        d = {
             "digit": self.digit,
             "confidence": round(self.confidence, 6),
+            "refused": self.refused,
+            "reason": self.reason,
+            "message": self.message,
             "top3": [{"digit": d, "probability": round(p, 6)} for d, p in self.top3],
             "probabilities": [round(float(p), 6) for p in self.probabilities],
+        }
+        if self.box is not None:
+            d["box"] = list(self.box)
+        return d
+
+
+def blank() -> Prediction:
+    return Prediction(None, 0.0, np.zeros(10, np.float32), None, True, "blank")
+
+
+@dataclass
+class NumberReading:
+    """Several digits read from one picture: lines top to bottom, digits left to right."""
+
+    lines: list[list[Prediction]]
+
+    @property
+    def digits(self) -> list[Prediction]:
+        return [p for line in self.lines for p in line]
+
+    @property
+    def refused(self) -> bool:
+        return not self.digits or any(p.refused for p in self.digits)
+
+    @property
+    def text(self) -> str:
+        """The number as written; '?' for a digit the model refused; lines joined by newlines."""
+        return "\n".join(
+            "".join("?" if p.refused else str(p.digit) for p in line) for line in self.lines
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "number": self.text,
+            "refused": self.refused,
+            "reason": "blank" if not self.digits else None,
+            "lines": len(self.lines),
+            "digits": [p.to_dict() for p in self.digits],
         }
 
 
@@ -106,9 +162,17 @@ class _TorchBackend:
 
 
 class Predictor:
-    """Reads digits with one model. `predict` takes any picture of a single digit."""
+    """Reads digits with one model: `predict` a single digit, `read_number` several.
 
-    def __init__(self, model: str | os.PathLike | None = None, threads: int | None = None):
+    Probabilities are calibrated with the temperature in the model's card; an answer whose
+    confidence is under `threshold` (the card's, unless given) is refused."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        threads: int | None = None,
+        threshold: float | None = None,
+    ):
         self.path = resolve_model_path(model)
         suffix = self.path.suffix.lower()
         if suffix == ".onnx":
@@ -120,27 +184,74 @@ class Predictor:
                 f"{self.path} is not a digitrec model: use a .onnx or .safetensors file"
             )
         self.card: dict = self.backend.card
+        calibration = self.card.get("calibration", {})
+        self.temperature = float(calibration.get("temperature", 1.0))
+        self.threshold = float(
+            threshold if threshold is not None else calibration.get("threshold", DEFAULT_THRESHOLD)
+        )
 
     @property
     def name(self) -> str:
         return str(self.card.get("name", self.path.stem))
 
     def classify(self, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-        """Probabilities (N, 10) for pictures already in MNIST form, (N, 28, 28) in [0, 1]."""
+        """Calibrated probabilities (N, 10) for pictures already in MNIST form, (N, 28, 28)."""
         x = np.asarray(inputs, dtype=np.float32).reshape(-1, 1, IMAGE_SIZE, IMAGE_SIZE)
         chunks = [
-            softmax(self.backend.logits(np.ascontiguousarray(x[i : i + batch_size])))
+            softmax(
+                self.backend.logits(np.ascontiguousarray(x[i : i + batch_size])), self.temperature
+            )
             for i in range(0, len(x), batch_size)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+
+    def judge(self, probs: np.ndarray, inputs: np.ndarray) -> list[Prediction]:
+        out = []
+        for p, x in zip(probs, inputs, strict=True):
+            confidence = float(p.max())
+            reason = None
+            if confidence < self.threshold:
+                top_two = float(np.sort(p)[-2:].sum())
+                reason = "not_a_digit" if top_two < SPREAD else "unsure"
+            out.append(Prediction(int(p.argmax()), confidence, p, x, reason is not None, reason))
+        return out
 
     def predict(self, image: ImageInput) -> Prediction:
         return self.predict_many([image])[0]
 
     def predict_many(self, images: list[ImageInput]) -> list[Prediction]:
-        inputs = np.stack([to_mnist(image) for image in images])
-        probs = self.classify(inputs)
-        return [
-            Prediction(int(p.argmax()), float(p.max()), p, x)
-            for p, x in zip(probs, inputs, strict=True)
-        ]
+        """One Prediction per picture; blank pictures are refused, unreadable ones raise."""
+        inputs, where = [], []
+        for i, image in enumerate(images):
+            try:
+                inputs.append(to_mnist(image))
+                where.append(i)
+            except EmptyImageError:
+                pass
+        results = [blank() for _ in images]
+        if inputs:
+            batch = np.stack(inputs)
+            for i, p in zip(where, self.judge(self.classify(batch), batch), strict=True):
+                results[i] = p
+        return results
+
+    def read_number(self, image: ImageInput) -> NumberReading:
+        """Every digit in the picture: lines top to bottom, digits left to right, each with
+        its box (in the picture's pixels) and confidence."""
+        try:
+            ink, scale = picture_ink(image)
+        except EmptyImageError:
+            return NumberReading([])
+
+        def score(pieces: list[np.ndarray]) -> list[float]:
+            probs = self.classify(np.stack([fit_and_centre(p) for p in pieces]))
+            return [float(p.max()) for p in probs]
+
+        lines = []
+        for line in segment(ink, score):
+            inputs = np.stack([fit_and_centre(s.ink) for s in line])
+            predictions = self.judge(self.classify(inputs), inputs)
+            for p, s in zip(predictions, line, strict=True):
+                p.box = tuple(round(v / scale) for v in s.box)
+            lines.append(predictions)
+        return NumberReading(lines)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage as ndi
 
 from .config import IMAGE_SIZE
 from .errors import BadImageError, EmptyImageError
@@ -20,6 +21,14 @@ FIT_SIZE = 20  # MNIST's digits fill a 20x20 box inside the 28x28 field
 MAX_PIXELS = 25_000_000  # refuse larger pictures before decoding them (decompression bombs)
 MIN_CONTRAST = 0.08  # ink must differ from the background by this much (of full scale)
 INK_LEVEL = 0.25  # share of the strongest ink that counts as ink when cropping
+STROKE_LEVEL = 0.3  # ink above this joins pieces (components) of a drawing
+NOISE_FLOOR = 0.15  # ink weaker than this share of the strongest is paper texture or noise
+UNEVEN = 0.08  # a border whose brightness spreads more than this is lit unevenly
+SPECK = 0.06  # pieces lighter than this share of the heaviest one are specks
+WORK_SIDE = 640  # larger pictures are scaled down to this first
+FINE = 4  # the pen width is measured and normalised at this multiple of MNIST's scale
+MNIST_STROKE = (2.07, 3.62)  # MNIST's pen widths (10th-90th percentile of stroke_width)
+MNIST_STROKE_TARGET = 2.65  # its median
 
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 
@@ -103,40 +112,177 @@ def to_grey(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
+def bounded(grey: np.ndarray, max_side: int = WORK_SIDE) -> np.ndarray:
+    """Scale very large pictures down first (area averaging keeps thin strokes' ink), so the
+    cost of everything after stays bounded."""
+    h, w = grey.shape
+    if max(h, w) <= max_side:
+        return grey
+    scale = max_side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(grey).resize(size, Image.Resampling.BOX))
+
+
+def _background(x: np.ndarray, border: np.ndarray) -> np.ndarray | float:
+    """The paper's level under bright ink: one number for an even background, a smooth map
+    (a grey opening wider than any stroke, on a small copy) for a photo's uneven light."""
+    if float(np.percentile(border, 90) - np.percentile(border, 10)) < UNEVEN:
+        return float(np.median(border))
+    h, w = x.shape
+    scale = min(1.0, 64 / max(h, w))
+    small = np.asarray(
+        Image.fromarray(x).resize(
+            (max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX
+        )
+    )
+    window = max(3, min(13, min(small.shape) // 2 * 2 - 1))
+    paper = ndi.uniform_filter(ndi.grey_opening(small, size=(window, window)), size=3)
+    return np.asarray(Image.fromarray(paper).resize((w, h), Image.Resampling.BILINEAR))
+
+
 def ink_map(grey: np.ndarray) -> np.ndarray:
-    """White ink on black, background at 0 and the strongest ink at 1. Polarity comes from
-    the picture: the border is taken as paper."""
+    """White ink on black: background at 0, the strongest ink at 1, paper texture, uneven
+    light and faint noise removed, anti-aliased edges kept. Polarity comes from the picture:
+    the border is taken as paper, and the ink is what departs from it most."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    ink = grey - background if background < 0.5 else background - grey
-    peak = float(ink.max())
+    paper = float(np.median(border))
+    lo, hi = np.percentile(grey, [0.5, 99.5])
+    x = grey if hi - paper > paper - lo else 1.0 - grey
+    if x is not grey:
+        border = 1.0 - border
+    ink = x - _background(x, border)
+    smooth = ndi.median_filter(ink, size=3) if min(ink.shape) >= 48 else ink
+    peak = float(smooth.max())
     if peak < MIN_CONTRAST:
         raise EmptyImageError("the picture is blank: no ink stands out from the background")
-    return np.clip(ink / peak, 0.0, 1.0)
+    return np.clip((ink / peak - NOISE_FLOOR) / (1 - NOISE_FLOOR), 0.0, 1.0).astype(np.float32)
+
+
+def ink_components(ink: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    """Connected pieces of ink (8-connected): a label image and, per piece, its label,
+    bounding box (top, left, bottom, right; exclusive ends) and mass."""
+    labels, n = ndi.label(ink > STROKE_LEVEL, structure=np.ones((3, 3)))
+    if n == 0:
+        return labels, []
+    masses = ndi.sum_labels(ink, labels, index=np.arange(1, n + 1))
+    pieces = []
+    for i, sl in enumerate(ndi.find_objects(labels)):
+        pieces.append(
+            {
+                "label": i + 1,
+                "box": (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop),
+                "mass": float(masses[i]),
+            }
+        )
+    return labels, pieces
+
+
+def _is_border_junk(piece: dict, shape: tuple[int, int], others: bool) -> bool:
+    """A ruled line or a paper edge along the border, or a frame around the picture."""
+    top, left, bottom, right = piece["box"]
+    h, w = shape
+    ph, pw = bottom - top, right - left
+    touches = [top == 0, left == 0, bottom == h, right == w]
+    if not any(touches):
+        return False
+    if (ph <= 0.06 * h and pw >= 0.5 * w) or (pw <= 0.06 * w and ph >= 0.5 * h):
+        return True
+    return others and sum(touches) >= 3 and piece["mass"] < 0.15 * ph * pw
+
+
+def clean(ink: np.ndarray) -> np.ndarray:
+    """Drop specks and border junk, keeping every piece of the digit (a 5's detached bar, a
+    4 drawn in two strokes)."""
+    labels, pieces = ink_components(ink)
+    if not pieces:
+        raise EmptyImageError("the picture is blank: no ink stands out from the background")
+    junk = [p for p in pieces if _is_border_junk(p, ink.shape, len(pieces) > 1)]
+    kept = [p for p in pieces if p not in junk] or pieces
+    largest = max(p["mass"] for p in kept)
+    kept = [p for p in kept if p["mass"] >= SPECK * largest]
+    if len(kept) == len(pieces):
+        return ink
+    keep = np.isin(labels, [p["label"] for p in kept])
+    # a dropped piece's faint anti-aliased rim goes with it
+    return np.where(ndi.binary_dilation(keep, iterations=2), ink, 0.0).astype(np.float32)
+
+
+def stroke_width(ink: np.ndarray) -> float:
+    """Mean distance to the stroke's edge inside the ink: a quarter of the pen's width."""
+    mask = ink > 0.5
+    return float(ndi.distance_transform_edt(mask)[mask].mean()) if mask.any() else 0.0
+
+
+_SQUARE = np.ones((3, 3), bool)
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
+
+
+def _morph(x: np.ndarray, radius: int, grow: bool) -> np.ndarray:
+    """Grey dilation (grow) or erosion by a disk-like octagon of the given radius, as
+    alternating 3x3 square and cross steps: fast, and round enough for pen strokes."""
+    step = ndi.maximum_filter if grow else ndi.minimum_filter
+    for i in range(radius):
+        x = step(x, footprint=_CROSS if i % 2 else _SQUARE)
+    return x
+
+
+def normalise_stroke(fine: np.ndarray) -> np.ndarray:
+    """Bring the pen width of a digit fitted at FINE x scale into MNIST's range: thin pens
+    are thickened and marker pens thinned, by grey dilation or erosion."""
+    width = stroke_width(fine)  # in MNIST pixels, since the picture is at FINE x scale
+    if width == 0 or MNIST_STROKE[0] <= width <= MNIST_STROKE[1]:
+        return fine
+    radius = round(FINE * abs(MNIST_STROKE_TARGET - width) / 2)
+    if radius == 0:
+        return fine
+    if width < MNIST_STROKE[0]:
+        return _morph(fine, radius, grow=True)
+    thinned = _morph(fine, radius, grow=False)
+    # never thin a stroke away: keep the erosion only where ink survives it
+    return thinned if (thinned > 0.5).sum() >= 0.25 * (fine > 0.5).sum() else fine
 
 
 def fit_and_centre(ink: np.ndarray) -> np.ndarray:
-    """Crop to the ink, fit into 20x20 keeping the aspect ratio, centre of mass to the middle."""
+    """Crop to the ink, fit into 20x20 keeping the aspect ratio (through a FINE x larger
+    copy where the pen width is normalised), centre of mass to the middle of 28x28."""
     rows = np.flatnonzero((ink > INK_LEVEL).any(axis=1))
     cols = np.flatnonzero((ink > INK_LEVEL).any(axis=0))
+    if len(rows) == 0:
+        raise EmptyImageError("the picture is blank: no ink stands out from the background")
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     scale = FIT_SIZE / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    fitted = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS))
+    pad = 2 * FINE  # room for a thickened stroke
+    fine = np.asarray(
+        Image.fromarray(crop).resize((size[0] * FINE, size[1] * FINE), Image.Resampling.BICUBIC)
+    )
+    fine = normalise_stroke(np.pad(np.clip(fine, 0.0, 1.0), pad))
+    grown = fine.shape[1] // FINE, fine.shape[0] // FINE
+    fitted = np.asarray(Image.fromarray(fine).resize(grown, Image.Resampling.BOX))
     fitted = np.clip(fitted, 0.0, 1.0)
+    strokes = fitted[fitted > 0.2]
+    core = float(np.percentile(strokes, 75)) if strokes.size else 1.0
+    if core < 0.95:  # MNIST's pen is saturated in the middle of its strokes: match it
+        fitted = np.clip(fitted * (0.99 / core), 0.0, 1.0)
     fh, fw = fitted.shape
     total = fitted.sum()
     cy = (fitted.sum(axis=1) @ np.arange(fh)) / total
     cx = (fitted.sum(axis=0) @ np.arange(fw)) / total
     centre = IMAGE_SIZE / 2  # where MNIST puts it: its digits average (14.0, 14.0)
-    top = int(np.clip(round(centre - cy), 0, IMAGE_SIZE - fh))
-    left = int(np.clip(round(centre - cx), 0, IMAGE_SIZE - fw))
-    out = np.zeros((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    out = np.zeros((IMAGE_SIZE + 2 * fh, IMAGE_SIZE + 2 * fw), dtype=np.float32)
+    top, left = fh + round(centre - cy), fw + round(centre - cx)
     out[top : top + fh, left : left + fw] = fitted
-    return out
+    return out[fh : fh + IMAGE_SIZE, fw : fw + IMAGE_SIZE]
+
+
+def picture_ink(image: ImageInput) -> tuple[np.ndarray, float]:
+    """The ink map of a whole picture (scaled down if very large) and that scale."""
+    grey = to_grey(load_image(image))
+    small = bounded(grey)
+    return ink_map(small), small.shape[0] / grey.shape[0]
 
 
 def to_mnist(image: ImageInput) -> np.ndarray:
     """Any picture of one digit -> (28, 28) float32 in MNIST form."""
-    return fit_and_centre(ink_map(to_grey(load_image(image))))
+    return fit_and_centre(clean(picture_ink(image)[0]))

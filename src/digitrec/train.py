@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .augment import augment_batch
+from .calibrate import calibration_card
 from .cards import read_card
 from .checkpoint import (
     STATE_NAME,
@@ -30,6 +31,7 @@ from .config import TrainConfig
 from .data import load_mnist
 from .errors import ConfigError, DigitrecError, OutputExistsError
 from .model import build_model, count_parameters
+from .synthetic import non_digit_bank, touching_pairs
 
 VAL_SPLIT_SEED = 20260101  # fixed, so every run holds out the same validation images
 LOG_NAME = "log.csv"
@@ -61,8 +63,26 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], channels-last."""
-    x = torch.from_numpy(np.array(images, dtype=np.uint8)).to(device).float().div_(255).unsqueeze(1)
+    return to_tensor_float(np.asarray(images, dtype=np.float32) / 255.0, device)
+
+
+def to_tensor_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """float (N, 28, 28) in [0, 1] -> (N, 1, 28, 28), channels-last."""
+    x = torch.from_numpy(np.array(images, dtype=np.float32)).to(device).unsqueeze(1)
     return x.contiguous(memory_format=torch.channels_last)
+
+
+def outlier_bank(
+    cfg: TrainConfig, digits: np.ndarray, device, seed_offset: int = 0
+) -> torch.Tensor | None:
+    """Synthetic non-digits for outlier exposure: scribbles, shapes and letters, and a
+    quarter as many pairs of training digits run together (seed_offset=1: a held-out set)."""
+    if not cfg.outliers:
+        return None
+    n = cfg.outliers if seed_offset == 0 else min(cfg.outliers, 2000)
+    seed = cfg.seed * 7919 + seed_offset
+    bank = np.concatenate([non_digit_bank(n, seed=seed), touching_pairs(digits, n // 4, seed=seed)])
+    return to_tensor_float(bank, device)
 
 
 def split_indices(n: int, val_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -173,6 +193,7 @@ def fit(
     x_val = to_tensor(train_split.images[val_idx], dev)
     y_val = torch.from_numpy(train_split.labels[val_idx]).to(dev)
 
+    outliers = outlier_bank(cfg, train_split.images[train_idx], dev)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
     optimizer = _make_optimizer(cfg, model)
@@ -183,8 +204,7 @@ def fit(
         info = load_train_state(state_path, optimizer)
         rows, start_epoch, elapsed = info["rows"], info["epoch"] + 1, info["seconds"]
 
-    steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
+    total_steps = math.ceil(len(y_train) / cfg.batch_size) * cfg.epochs
     card = {
         "name": out.name,
         "version": __version__,
@@ -206,15 +226,7 @@ def fit(
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             row = _train_epoch(
-                model,
-                optimizer,
-                cfg,
-                epoch,
-                x_train,
-                y_train,
-                steps_per_epoch,
-                total_steps,
-                progress,
+                model, optimizer, cfg, epoch, (x_train, y_train, outliers), total_steps, progress
             )
             row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val)
             rows.append(row)
@@ -249,6 +261,13 @@ def fit(
     y_test = torch.from_numpy(test_split.labels).to(dev)
     test_loss, test_acc = evaluate(model, x_test, y_test)
     card = read_card(weights_path)
+    held_out = outlier_bank(cfg, train_split.images[train_idx], dev, seed_offset=1)
+    card["calibration"] = calibration_card(
+        predict_logits(model, x_val).cpu().numpy(),
+        y_val.cpu().numpy(),
+        None if held_out is None else predict_logits(model, held_out).cpu().numpy(),
+        cfg.max_refused,
+    )
     card["metrics"].update(
         test_loss=round(test_loss, 5), test_accuracy=test_acc, test_n=len(y_test)
     )
@@ -268,14 +287,15 @@ def _metrics(rows: list[dict]) -> dict:
     }
 
 
-def _train_epoch(
-    model, optimizer, cfg, epoch, x, y, steps_per_epoch, total_steps, progress
-) -> dict:
+def _train_epoch(model, optimizer, cfg, epoch, data, total_steps, progress) -> dict:
+    x, y, outliers = data
     dev = x.device
+    steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
     # Every epoch draws from its own seed, so a resumed run repeats an uninterrupted one.
     gen = torch.Generator(device=dev).manual_seed(cfg.seed * 100_003 + epoch)
     torch.manual_seed(cfg.seed * 100_003 + epoch)
     order = torch.randperm(len(y), generator=gen, device=dev)
+    n_out = int(cfg.outlier_share * cfg.batch_size) if outliers is not None else 0
     model.train()
     loss_sum = torch.zeros((), device=dev)
     correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -292,13 +312,22 @@ def _train_epoch(
     lr = cfg.lr
     for i in bar:
         idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
-        xb = augment_batch(x[idx], cfg.augment, gen)
         yb = y[idx]
+        xb = x[idx]
+        if n_out:
+            pick = torch.randint(len(outliers), (n_out,), generator=gen, device=dev)
+            xb = torch.cat([xb, outliers[pick]])
+        xb = augment_batch(xb, cfg.augment, gen)
         lr = lr_at(cfg, (epoch - 1) * steps_per_epoch + i, total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        logits = model(xb)
+        out = model(xb)
+        logits = out[: len(yb)]
         loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+        if n_out:
+            # outlier exposure: cross-entropy to the uniform distribution over the ten digits
+            uniform = -F.log_softmax(out[len(yb) :], dim=1).mean(1).mean()
+            loss = loss + cfg.outlier_weight * uniform
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

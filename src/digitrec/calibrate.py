@@ -1,0 +1,70 @@
+"""Confidence calibration (temperature scaling) and the refusal threshold. Numpy only."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    p = softmax(logits, temperature)[np.arange(len(labels)), labels]
+    return float(-np.log(np.clip(p, 1e-12, None)).mean())
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature that minimises the validation negative log-likelihood
+    (a golden-section search over log T; the NLL is unimodal in T)."""
+    lo, hi = np.log(0.05), np.log(20.0)
+    g = (np.sqrt(5) - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    for _ in range(60):
+        if nll(logits, labels, np.exp(a)) < nll(logits, labels, np.exp(b)):
+            hi = b
+        else:
+            lo = a
+        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    return float(np.exp((lo + hi) / 2))
+
+
+def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> float:
+    """Mean |accuracy - confidence| over equal-width confidence bins, weighted by bin size."""
+    conf = probs.max(1)
+    right = probs.argmax(1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            total += inside.mean() * abs(right[inside].mean() - conf[inside].mean())
+    return float(total)
+
+
+def refusal_threshold(confidence: np.ndarray, max_refused: float) -> float:
+    """The highest confidence threshold that refuses at most `max_refused` of these digits."""
+    return float(np.quantile(confidence, max_refused, method="lower"))
+
+
+def calibration_card(
+    logits: np.ndarray, labels: np.ndarray, outlier_logits: np.ndarray | None, max_refused: float
+) -> dict:
+    """Temperature, ECE before/after, the threshold, and how it does on validation."""
+    t = fit_temperature(logits, labels)
+    probs = softmax(logits, t)
+    threshold = refusal_threshold(probs.max(1), max_refused)
+    card = {
+        "temperature": round(t, 4),
+        "ece_before": round(expected_calibration_error(softmax(logits), labels), 5),
+        "ece_after": round(expected_calibration_error(probs, labels), 5),
+        "threshold": round(threshold, 6),
+        "val_refused": round(float((probs.max(1) < threshold).mean()), 5),
+    }
+    if outlier_logits is not None and len(outlier_logits):
+        conf = softmax(outlier_logits, t).max(1)
+        card["val_outliers_refused"] = round(float((conf < threshold).mean()), 5)
+    return card

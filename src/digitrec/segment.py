@@ -1,0 +1,240 @@
+"""Split a picture of several digits into one ink map per digit, in reading order: lines top
+to bottom, digits left to right.
+
+Works on the ink map that preprocess.ink_map makes. Pieces of ink that overlap in x and
+nearly touch in y are one digit (a 5's detached bar, a 4 drawn in two strokes); specks are
+dropped; a piece too wide for one digit is cut where the shape is thinnest, keeping the cut
+only when the recogniser (a `score` function the caller gives) likes the parts better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .preprocess import ink_components
+
+SPECK = 0.05  # pieces lighter than this share of the heaviest are specks
+SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
+SAME_DIGIT_GAP = 0.35  # ... if the vertical gap is under this share of the taller piece
+SAME_LINE_Y = 0.4  # y-overlap, as a share of the shorter digit, that makes one line
+WIDE = 1.15  # a digit wider than this times its height may be two touching digits
+STROKE = 0.3  # ink above this counts when looking for the thinnest place to cut
+DIGIT_ASPECT = 0.75  # a handwritten digit's usual width over its height
+MAX_TOUCHING = 4  # the most digits looked for in one piece of ink
+CLOSE = 0.15  # neighbours nearer than this share of their height may be one digit
+
+Score = Callable[[list[np.ndarray]], list[float]]
+
+
+@dataclass
+class Segment:
+    box: tuple[int, int, int, int]  # left, top, right, bottom (exclusive) in ink-map pixels
+    ink: np.ndarray  # the ink map of this digit alone, cropped to its box
+
+
+class _Groups:
+    """Union-find over indices."""
+
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def join(self, i: int, j: int) -> None:
+        self.parent[self.find(i)] = self.find(j)
+
+    def sets(self) -> list[list[int]]:
+        out: dict[int, list[int]] = {}
+        for i in range(len(self.parent)):
+            out.setdefault(self.find(i), []).append(i)
+        return list(out.values())
+
+
+def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
+    return min(a1, b1) - max(a0, b0)
+
+
+def _union_box(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """(top, left, bottom, right) around several boxes of that form."""
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
+
+
+def _digits_from_pieces(pieces: list[dict]) -> list[tuple[int, int, int, int, list[int]]]:
+    groups = _Groups(len(pieces))
+    for i, a in enumerate(pieces):
+        at, al, ab, ar = a["box"]
+        for j in range(i + 1, len(pieces)):
+            bt, bl, bb, br = pieces[j]["box"]
+            x_overlap = _overlap(al, ar, bl, br)
+            gap = max(bt - ab, at - bb, 0)
+            if x_overlap >= SAME_DIGIT_X * min(ar - al, br - bl) and gap <= SAME_DIGIT_GAP * max(
+                ab - at, bb - bt
+            ):
+                groups.join(i, j)
+    digits = []
+    for members in groups.sets():
+        t, left, b, r = _union_box([pieces[m]["box"] for m in members])
+        digits.append((t, left, b, r, [pieces[m]["label"] for m in members]))
+    return digits
+
+
+def _lines(digits: list) -> list[list]:
+    groups = _Groups(len(digits))
+    for i, a in enumerate(digits):
+        for j in range(i + 1, len(digits)):
+            b = digits[j]
+            if _overlap(a[0], a[2], b[0], b[2]) >= SAME_LINE_Y * min(a[2] - a[0], b[2] - b[0]):
+                groups.join(i, j)
+    lines = [sorted((digits[m] for m in members), key=lambda d: d[1]) for members in groups.sets()]
+    return sorted(lines, key=lambda line: min(d[0] for d in line))
+
+
+def _cut_candidates(ink: np.ndarray, near: float, count: int = 4) -> list[int]:
+    """Columns around `near` where a vertical cut meets the least ink."""
+    w = ink.shape[1]
+    profile = (ink > STROKE).sum(axis=0)
+    half = max(2, int(0.4 * near))
+    lo, hi = max(1, int(near) - half), min(w - 1, int(near) + half + 1)
+    if hi <= lo:
+        return []
+    return sorted(int(lo + c) for c in np.argsort(profile[lo:hi], kind="stable")[:count])
+
+
+def _trim(ink: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """The piece cropped to its ink, with the crop's left and top offsets."""
+    rows = np.flatnonzero((ink > STROKE).any(axis=1))
+    cols = np.flatnonzero((ink > STROKE).any(axis=0))
+    if len(rows) == 0:
+        return None
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], int(cols[0]), int(rows[0])
+
+
+Parts = list[tuple[np.ndarray, int, int]]  # (ink, left offset, top offset)
+
+
+def _split_into(ink: np.ndarray, k: int, score: Score) -> tuple[Parts, float]:
+    """The best reading of a piece as k digits side by side: the worst digit's confidence."""
+    if k == 1:
+        return [(ink, 0, 0)], score([ink])[0]
+    best: Parts = []
+    best_score = -1.0
+    for cut in _cut_candidates(ink, ink.shape[1] / k):
+        left, right = _trim(ink[:, :cut]), _trim(ink[:, cut:])
+        if left is None or right is None:
+            continue
+        left_score = score([left[0]])[0]
+        if left_score <= best_score:
+            continue
+        right_parts, right_score = _split_into(right[0], k - 1, score)
+        if min(left_score, right_score) > best_score:
+            best_score = min(left_score, right_score)
+            best = [(left[0], left[1], left[2])] + [
+                (p, x + cut + right[1], y + right[2]) for p, x, y in right_parts
+            ]
+    return best, best_score
+
+
+def _single_digit_prior(ink: np.ndarray) -> float:
+    """How plausible one digit is for a piece this wide: 1 up to square, falling after."""
+    aspect = ink.shape[1] / ink.shape[0]
+    return 1.0 if aspect <= 1.0 else float(np.exp(-(((aspect - 1.0) / 0.3) ** 2)))
+
+
+def _best_split(ink: np.ndarray, score: Score) -> Parts:
+    """One digit, or, for a piece too wide for one, the count of touching digits (around
+    its width over a digit's usual width) whose cuts read best."""
+    h, w = ink.shape
+    best, best_score = _split_into(ink, 1, score)
+    if w <= WIDE * h:
+        return best
+    best_score *= _single_digit_prior(ink)
+    guess = max(2, round(w / (DIGIT_ASPECT * h)))
+    for k in sorted({guess, guess + 1, 2} - {1}):
+        if k > MAX_TOUCHING:
+            continue
+        parts, s = _split_into(ink, k, score)
+        if parts and s > best_score:
+            best, best_score = parts, s
+    return best
+
+
+class _Digit:
+    """A candidate digit: the labels of its pieces of ink and their joint box."""
+
+    def __init__(self, box: tuple[int, int, int, int], members: list[int]):
+        self.top, self.left, self.bottom, self.right = box
+        self.members = members
+
+    def ink(self, ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """This digit's ink alone, cropped to its box: each piece keeps its anti-aliased
+        rim, but none of its neighbours' ink."""
+        window = np.s_[self.top : self.bottom, self.left : self.right]
+        own = ndi.binary_dilation(np.isin(labels[window], self.members), iterations=1)
+        return ink[window] * own
+
+    def joined(self, other: _Digit) -> _Digit:
+        box = _union_box([self.box, other.box])
+        return _Digit(box, self.members + other.members)
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return self.top, self.left, self.bottom, self.right
+
+
+def _merge_close(line: list[_Digit], ink, labels, score: Score) -> list[_Digit]:
+    """Join neighbours that nearly touch when they read better as one digit than apart
+    (a 4 whose upright was drawn apart from its bar; but not a 4 and a 1)."""
+    out = [line[0]]
+    for nxt in line[1:]:
+        prev = out[-1]
+        height = max(prev.bottom - prev.top, nxt.bottom - nxt.top)
+        if nxt.left - prev.right <= CLOSE * height:
+            joined = prev.joined(nxt)
+            together = score([joined.ink(ink, labels)])[0] * _single_digit_prior(
+                joined.ink(ink, labels)
+            )
+            apart = min(score([prev.ink(ink, labels), nxt.ink(ink, labels)]))
+            if together > apart:
+                out[-1] = joined
+                continue
+        out.append(nxt)
+    return out
+
+
+def segment(ink: np.ndarray, score: Score | None = None) -> list[list[Segment]]:
+    """Digits of an ink map, as lines (top to bottom) of segments (left to right).
+    With a `score` (confidences of pieces read as digits), pieces that read better joined
+    are joined and pieces too wide for one digit are cut where that reads better."""
+    labels, pieces = ink_components(ink)
+    if not pieces:
+        return []
+    heaviest = max(p["mass"] for p in pieces)
+    pieces = [p for p in pieces if p["mass"] >= SPECK * heaviest]
+    lines = []
+    for line in _lines(_digits_from_pieces(pieces)):
+        digits = [_Digit(d[:4], d[4]) for d in line]
+        if score:
+            digits = _merge_close(digits, ink, labels, score)
+        segments = []
+        for d in digits:
+            digit_ink = d.ink(ink, labels)
+            parts = _best_split(digit_ink, score) if score else [(digit_ink, 0, 0)]
+            for part, dx, dy in parts:
+                h, w = part.shape
+                box = (d.left + dx, d.top + dy, d.left + dx + w, d.top + dy + h)
+                segments.append(Segment(box, part))
+        lines.append(segments)
+    return lines
