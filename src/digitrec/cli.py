@@ -30,6 +30,10 @@ def _train(args) -> int:
     else:
         cfg = preset(args.preset or DEFAULT_PRESET, **overrides)
     command = "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     path, card = fit(
         cfg,
         out,
@@ -148,6 +152,93 @@ def _data_download(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    import os
+    import shutil
+    import tempfile
+
+    from .errors import ConfigError
+    from .feedback import FeedbackStore, default_db_path
+    from .inference import resolve_model_path
+
+    if args.workers < 1 or args.threads < 1 or args.max_body_mb <= 0:
+        raise ConfigError("--workers and --threads must be at least 1, --max-body-mb over 0")
+    # Say what is wrong here, once, rather than in every worker's start-up.
+    model = resolve_model_path(args.model)
+    db = Path(args.db).expanduser() if args.db else default_db_path()
+    FeedbackStore(db).close()  # creates it, with its schema, before workers race to
+
+    import socket
+
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    with socket.socket(family) as probe:  # a taken port is one clear line, not a traceback
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as e:
+            raise ConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
+
+    import uvicorn
+
+    from .server.app import CONFIG_ENV
+
+    settings = {
+        "model": str(model),
+        "db": str(db),
+        "max_body": int(args.max_body_mb * 1024 * 1024),
+        "threads": args.threads,
+    }
+    os.environ[CONFIG_ENV] = json.dumps(settings)
+    metrics_dir = None
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # each worker is a process: they share their counts through files here
+        metrics_dir = tempfile.mkdtemp(prefix="digitrec-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"digitrec: serving http://{host}:{args.port}/ (API docs at /docs); "
+        f"feedback is stored in {db}; Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            "digitrec.server.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            access_log=False,
+            server_header=False,
+            log_level="info",
+        )
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _feedback_export(args) -> int:
+    from .feedback import default_db_path, export_feedback
+
+    n = export_feedback(args.db, args.folder)
+    print(
+        f"wrote {n} sample{'s' if n != 1 else ''} from {args.db or default_db_path()} to {args.folder}"
+    )
+    return 0
+
+
+def _draw(args) -> int:
+    from .desktop import run
+
+    return run(
+        args.model,
+        threshold=args.threshold,
+        db=args.db,
+        save_dir=args.save_dir,
+        event_log=args.event_log,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="digitrec", description="Recognise handwritten digits; train CNNs on MNIST."
@@ -165,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help=data_help)
     p.add_argument("--out", help="output folder (default: runs/<preset>)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
     p.add_argument("--resume", action="store_true", help="continue a stopped run in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
     p.add_argument("--limit", type=int, help="train on the first N training images only")
@@ -208,6 +300,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help=model_help)
     p.add_argument("--json", action="store_true", help="print the whole card as JSON")
     p.set_defaults(run=_info)
+
+    db_help = "the feedback database (default: $XDG_DATA_HOME/digitrec/feedback.sqlite3)"
+    p = sub.add_parser(
+        "serve",
+        help="serve the drawing page and the JSON API",
+        description="The drawing page at /, the JSON API under /api, its docs at /docs.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--model", help=model_help)
+    p.add_argument("--db", help=db_help)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    p.add_argument(
+        "--threads", type=int, default=1, help="ONNX Runtime threads per worker (default: 1)"
+    )
+    p.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=5,
+        help="refuse request bodies larger than this many MiB (default: 5)",
+    )
+    p.set_defaults(run=_serve)
+
+    p = sub.add_parser("feedback", help="the pictures people corrected on the page")
+    feedback_sub = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    f = feedback_sub.add_parser(
+        "export", help="write them as a folder dataset, DIR/<digit>/<id>.png"
+    )
+    f.add_argument("folder", metavar="DIR", help="the folder to write (created if need be)")
+    f.add_argument("--db", help=db_help)
+    f.set_defaults(run=_feedback_export)
+
+    p = sub.add_parser(
+        "draw",
+        help="open a window to draw digits with the mouse and read them live",
+        description="Keys: c clear, u undo, m digit/number mode, s save the drawing as PNG, "
+        "0-9 store the drawing with that true digit in the feedback database, q or Esc quit. "
+        "Needs a display and the draw extra: pip install 'digitrec[draw]'.",
+    )
+    p.add_argument("--model", help=model_help)
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="refuse answers less confident than this (default: the model's calibrated one)",
+    )
+    p.add_argument("--db", help=db_help + "; the 0-9 keys store drawings here")
+    p.add_argument("--save-dir", default=".", help="where s saves drawings (default: here)")
+    # For tests: one JSON line per reading shown, stroke and key.
+    p.add_argument("--event-log", help=argparse.SUPPRESS)
+    p.set_defaults(run=_draw)
 
     p = sub.add_parser("data", help="manage the MNIST files")
     data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")

@@ -146,8 +146,10 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     the border is taken as paper, and the ink is what departs from it most."""
     border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
     paper = float(np.median(border))
-    lo, hi = np.percentile(grey, [0.5, 99.5])
-    x = grey if hi - paper > paper - lo else 1.0 - grey
+    # the extremes, once lone noisy pixels are gone: a small digit is a tiny share of a
+    # big canvas, so percentiles would miss it
+    denoised = ndi.median_filter(grey, size=3) if min(grey.shape) >= 48 else grey
+    x = grey if denoised.max() - paper > paper - denoised.min() else 1.0 - grey
     if x is not grey:
         border = 1.0 - border
     ink = x - _background(x, border)

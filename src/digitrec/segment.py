@@ -22,10 +22,14 @@ SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes on
 SAME_DIGIT_GAP = 0.35  # ... if the vertical gap is under this share of the taller piece
 SAME_LINE_Y = 0.4  # y-overlap, as a share of the shorter digit, that makes one line
 WIDE = 1.15  # a digit wider than this times its height may be two touching digits
+SURE = 0.9  # ... and so may a narrower piece read with less confidence than this
+NARROW = 0.7  # ... unless it is narrower than this times its height
 STROKE = 0.3  # ink above this counts when looking for the thinnest place to cut
 DIGIT_ASPECT = 0.75  # a handwritten digit's usual width over its height
 MAX_TOUCHING = 4  # the most digits looked for in one piece of ink
 CLOSE = 0.15  # neighbours nearer than this share of their height may be one digit
+BROKEN = 0.5  # ... and so may an unreadable piece this near its neighbour
+MORE_CUTS = 0.1  # how much better a reading with more cuts must be
 
 Score = Callable[[list[np.ndarray]], list[float]]
 
@@ -147,26 +151,21 @@ def _split_into(ink: np.ndarray, k: int, score: Score) -> tuple[Parts, float]:
     return best, best_score
 
 
-def _single_digit_prior(ink: np.ndarray) -> float:
-    """How plausible one digit is for a piece this wide: 1 up to square, falling after."""
-    aspect = ink.shape[1] / ink.shape[0]
-    return 1.0 if aspect <= 1.0 else float(np.exp(-(((aspect - 1.0) / 0.3) ** 2)))
-
-
 def _best_split(ink: np.ndarray, score: Score) -> Parts:
-    """One digit, or, for a piece too wide for one, the count of touching digits (around
-    its width over a digit's usual width) whose cuts read best."""
+    """One digit, or several touching ones cut apart. Cuts are tried for a piece too wide
+    for one digit, or one the recogniser does not read as a digit (two digits run together
+    look like no digit at all); a cut is kept only if its worst part reads better."""
     h, w = ink.shape
     best, best_score = _split_into(ink, 1, score)
-    if w <= WIDE * h:
+    if w <= WIDE * h and (best_score >= SURE or w <= NARROW * h):
         return best
-    best_score *= _single_digit_prior(ink)
     guess = max(2, round(w / (DIGIT_ASPECT * h)))
-    for k in sorted({guess, guess + 1, 2} - {1}):
+    for k in sorted({2, guess, guess + 1}):
         if k > MAX_TOUCHING:
             continue
         parts, s = _split_into(ink, k, score)
-        if parts and s > best_score:
+        # more cuts must earn their place: prefer the fewest digits that read well
+        if parts and s > best_score + (MORE_CUTS if len(best) > 1 else 0.0):
             best, best_score = parts, s
     return best
 
@@ -195,21 +194,21 @@ class _Digit:
 
 
 def _merge_close(line: list[_Digit], ink, labels, score: Score) -> list[_Digit]:
-    """Join neighbours that nearly touch when they read better as one digit than apart
-    (a 4 whose upright was drawn apart from its bar; but not a 4 and a 1)."""
+    """Join neighbours that read better as one digit than apart: pieces that nearly touch
+    (a 4 whose upright was drawn apart from its bar; but not a 4 and a 1), and a piece the
+    recogniser cannot read with its near neighbour (a stroke broken by a light pen)."""
     out = [line[0]]
     for nxt in line[1:]:
         prev = out[-1]
         height = max(prev.bottom - prev.top, nxt.bottom - nxt.top)
-        if nxt.left - prev.right <= CLOSE * height:
-            joined = prev.joined(nxt)
-            together = score([joined.ink(ink, labels)])[0] * _single_digit_prior(
-                joined.ink(ink, labels)
-            )
-            apart = min(score([prev.ink(ink, labels), nxt.ink(ink, labels)]))
-            if together > apart:
-                out[-1] = joined
-                continue
+        gap = nxt.left - prev.right
+        if gap <= BROKEN * height:
+            apart = score([prev.ink(ink, labels), nxt.ink(ink, labels)])
+            if gap <= CLOSE * height or min(apart) < SURE:
+                joined = prev.joined(nxt)
+                if score([joined.ink(ink, labels)])[0] > min(apart):
+                    out[-1] = joined
+                    continue
         out.append(nxt)
     return out
 
