@@ -16,12 +16,13 @@ $(VENV)/.setup-stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade --quiet pip
 	$(BIN)/pip install --quiet "$(TORCH_SPEC)"
-	$(BIN)/pip install --quiet -e ".[train,dev]"
+	$(BIN)/pip install --quiet -e ".[train,dev,draw]"
 	touch $@
 
+# The drawing page and the JSON API (digitrec serve --help for the address, workers, ...).
 run: setup
-	$(BIN)/digitrec info
-	$(BIN)/digitrec predict examples/*.png
+	@echo "digitrec: open http://127.0.0.1:8000/ in a browser (API docs at /docs); Ctrl-C stops"
+	$(BIN)/digitrec serve
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Size of a serve-only install (no extras: numpy, Pillow, ONNX Runtime, tqdm) in a fresh venv.
+# Size of a serve-only install (no extras: the library, ONNX Runtime and the web service) in a fresh venv.
 #   bash benchmarks/install_size.sh
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -140,6 +140,24 @@ def _background(x: np.ndarray, border: np.ndarray) -> np.ndarray | float:
     return np.asarray(Image.fromarray(paper).resize((w, h), Image.Resampling.BILINEAR))
 
 
+# Paeth's 19-exchange network for the median of 9 values
+_MEDIAN9 = [
+    (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
+    (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
+]  # fmt: skip
+
+
+def median3(a: np.ndarray) -> np.ndarray:
+    """ndi.median_filter(a, size=3) exactly, several times faster: the median of each 3x3
+    window by min/max exchanges over shifted views."""
+    p = np.pad(a, 1, mode="symmetric")  # scipy's default border ("reflect")
+    h, w = a.shape
+    v = [p[i : i + h, j : j + w] for i in range(3) for j in range(3)]
+    for i, j in _MEDIAN9:
+        v[i], v[j] = np.minimum(v[i], v[j]), np.maximum(v[i], v[j])
+    return v[4]
+
+
 def ink_map(grey: np.ndarray) -> np.ndarray:
     """White ink on black: background at 0, the strongest ink at 1, paper texture, uneven
     light and faint noise removed, anti-aliased edges kept. Polarity comes from the picture:
@@ -148,13 +166,18 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     paper = float(np.median(border))
     # the extremes, once lone noisy pixels are gone: a small digit is a tiny share of a
     # big canvas, so percentiles would miss it
-    denoised = ndi.median_filter(grey, size=3) if min(grey.shape) >= 48 else grey
-    x = grey if denoised.max() - paper > paper - denoised.min() else 1.0 - grey
+    denoised = median3(grey) if min(grey.shape) >= 48 else grey
+    ink_is_bright = denoised.max() - paper > paper - denoised.min()
+    x = grey if ink_is_bright else 1.0 - grey
     if x is not grey:
         border = 1.0 - border
-    ink = x - _background(x, border)
-    smooth = ndi.median_filter(ink, size=3) if min(ink.shape) >= 48 else ink
-    peak = float(smooth.max())
+    background = _background(x, border)
+    ink = x - background
+    if np.isscalar(background):
+        # the median commutes with flipping and with subtracting a constant: no second pass
+        peak = float((denoised if ink_is_bright else 1.0 - denoised).max() - np.float32(background))
+    else:
+        peak = float((median3(ink) if min(ink.shape) >= 48 else ink).max())
     if peak < MIN_CONTRAST:
         raise EmptyImageError("the picture is blank: no ink stands out from the background")
     return np.clip((ink / peak - NOISE_FLOOR) / (1 - NOISE_FLOOR), 0.0, 1.0).astype(np.float32)
@@ -166,7 +189,7 @@ def ink_components(ink: np.ndarray) -> tuple[np.ndarray, list[dict]]:
     labels, n = ndi.label(ink > STROKE_LEVEL, structure=np.ones((3, 3)))
     if n == 0:
         return labels, []
-    masses = ndi.sum_labels(ink, labels, index=np.arange(1, n + 1))
+    masses = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)[1:]
     pieces = []
     for i, sl in enumerate(ndi.find_objects(labels)):
         pieces.append(

@@ -1,0 +1,253 @@
+"""The web service: an app factory, its lifespan (the model is loaded there), the injected
+dependencies, and the edge that times every request, bounds bodies and turns every error
+into a JSON body {"error": {"code": ..., "message": ...}}."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from time import perf_counter
+from typing import Annotated
+
+import numpy as np
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from .. import __version__
+from ..errors import BadImageError, ConfigError, DigitrecError, EmptyImageError
+from ..feedback import FeedbackStore
+from ..inference import Predictor
+from .metrics import Metrics
+from .payload import ApiError, BodyTooLarge
+
+DEFAULT_MAX_BODY = 5 * 1024 * 1024
+STATIC = Path(__file__).parent / "static"
+CONFIG_ENV = "DIGITREC_SERVE_CONFIG"  # how `digitrec serve` hands settings to its workers
+STARTED = "digitrec.started"  # scope key: when the request reached the app
+
+CODES = {
+    400: "malformed_body",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_field",
+    503: "not_ready",
+}
+
+
+@dataclass
+class Settings:
+    model: str | None = None
+    db: str | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    threads: int | None = 1  # ONNX Runtime threads per worker: one image is too small to split
+
+
+def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
+
+
+# ---------------------------------------------------------------- dependencies
+
+
+async def get_predictor(request: Request) -> Predictor:
+    predictor = request.app.state.predictor
+    if predictor is None:
+        raise ApiError(503, "not_ready", "the model is not loaded yet")
+    return predictor
+
+
+async def get_store(request: Request) -> FeedbackStore:
+    store = request.app.state.store
+    if store is None:
+        raise ApiError(503, "not_ready", "the feedback store is not open yet")
+    return store
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+StoreDep = Annotated[FeedbackStore, Depends(get_store)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+
+
+def started_at(request: Request) -> float:
+    return request.scope.get(STARTED) or perf_counter()
+
+
+# ---------------------------------------------------------------- the edge
+
+
+class Edge:
+    """Outermost ASGI layer: counts and times every request (by route template, so the
+    label set stays small) and refuses bodies over the limit, by Content-Length at once or
+    while they stream in."""
+
+    def __init__(self, app, metrics: Metrics, max_body: int, routes: set[str]):
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body
+        self.routes = routes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = scope[STARTED] = perf_counter()
+        status = 500  # unless a response starts
+        counted = False
+
+        def count():
+            nonlocal counted
+            if counted:
+                return
+            counted = True
+            path = getattr(scope.get("route"), "path", None)
+            if path is None:
+                path = scope["path"] if scope["path"] in self.routes else "other"
+            self.metrics.request(path, scope["method"], status, started)
+
+        async def send_status(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                count()  # before the client has the whole answer, so a scrape after it sees it
+            await send(message)
+
+        received = 0
+
+        async def bounded_receive():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise BodyTooLarge(self.max_body)
+            return message
+
+        try:
+            length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+            if length is not None and length.isdigit() and int(length) > self.max_body:
+                e = BodyTooLarge(self.max_body)
+                await error_response(413, e.code, e.message)(scope, receive, send_status)
+            else:
+                await self.app(scope, bounded_receive, send_status)
+        finally:
+            count()
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request, e: ApiError):
+        return error_response(e.status_code, e.code, e.message, e.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e: HTTPException):
+        code = CODES.get(e.status_code, "error" if e.status_code < 500 else "internal")
+        return error_response(e.status_code, code, str(e.detail), getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request, e: RequestValidationError):
+        first = e.errors()[0] if e.errors() else {"type": "", "loc": (), "msg": "invalid"}
+        if first["type"] == "json_invalid":
+            return error_response(400, "malformed_body", "the body is not valid JSON")
+        where = ".".join(str(p) for p in first["loc"])
+        return error_response(422, "invalid_field", f"{where}: {first['msg']}")
+
+    @app.exception_handler(DigitrecError)
+    async def digitrec_error(request, e: DigitrecError):
+        if isinstance(e, EmptyImageError):
+            return error_response(422, "blank_image", str(e))
+        if isinstance(e, BadImageError):
+            return error_response(422, "bad_image", str(e))
+        if isinstance(e, ConfigError):
+            return error_response(422, "invalid_field", str(e))
+        return error_response(500, "internal", str(e))
+
+    @app.exception_handler(Exception)
+    async def crash(request, e: Exception):
+        return error_response(500, "internal", f"the server failed ({type(e).__name__})")
+
+
+# ---------------------------------------------------------------- the app
+
+
+def _warm_up(predictor: Predictor) -> None:
+    """One real reading first, so that the first user does not wait for lazy set-up."""
+    stroke = np.zeros((56, 56), np.float32)
+    stroke[8:48, 26:30] = 1.0
+    predictor.predict(stroke)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings: Settings = app.state.settings
+    if app.state.predictor is None:
+        app.state.predictor = await run_in_threadpool(
+            Predictor, settings.model, threads=settings.threads
+        )
+    own_store = app.state.store is None
+    if own_store:
+        app.state.store = FeedbackStore(settings.db)
+    await run_in_threadpool(_warm_up, app.state.predictor)
+    try:
+        yield
+    finally:
+        if own_store:
+            app.state.store.close()
+            app.state.store = None
+
+
+def create_app(
+    model: str | os.PathLike | None = None,
+    db: str | os.PathLike | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    predictor: Predictor | None = None,
+    threads: int | None = 1,
+    store: FeedbackStore | None = None,
+) -> FastAPI:
+    """The digitrec web service. The Predictor (`model`, else $DIGITREC_MODEL, else the
+    bundled one) and the feedback store (`db`, else the user data folder) are opened in the
+    lifespan unless given."""
+    from .routes import api, pages
+
+    settings = Settings(
+        str(model) if model else None, str(db) if db else None, int(max_body), threads
+    )
+    app = FastAPI(
+        title="digitrec",
+        version=__version__,
+        summary="Read handwritten digits: one digit or a whole number, from a drawing or a photo.",
+        description="Send a picture (PNG, JPEG, WebP or BMP) as a multipart file named "
+        '`file`, as JSON `{"image": "data:image/png;base64,..."}`, or as the body itself. '
+        'Every error is JSON `{"error": {"code": ..., "message": ...}}`.',
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.predictor = predictor
+    app.state.store = store
+    app.state.metrics = Metrics()
+    app.include_router(pages)
+    app.include_router(api)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_error_handlers(app)
+    routes = {r.path for r in [*pages.routes, *api.routes, *app.routes] if hasattr(r, "path")}
+    app.add_middleware(Edge, metrics=app.state.metrics, max_body=settings.max_body, routes=routes)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory `digitrec serve` gives uvicorn (by import string, as several workers
+    need): the settings come in $DIGITREC_SERVE_CONFIG as JSON."""
+    settings = Settings(**json.loads(os.environ.get(CONFIG_ENV) or "{}"))
+    return create_app(**asdict(settings))
