@@ -40,6 +40,7 @@ from scipy import ndimage as ndi
 from digitrec import synthetic
 from digitrec.data import list_folder_dataset, load_mnist
 from digitrec.inference import Prediction, Predictor
+from digitrec.preprocess import crop_to_ink
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REALWORLD = REPO.parent / "shared" / "data" / "realworld"
@@ -101,9 +102,7 @@ def _crop_ink(digit28: np.ndarray) -> np.ndarray:
     x = np.asarray(digit28, dtype=np.float32)
     if x.max() > 1.0:
         x = x / 255.0
-    rows = np.flatnonzero((x > INK_CROP).any(axis=1))
-    cols = np.flatnonzero((x > INK_CROP).any(axis=0))
-    return x[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return crop_to_ink(x, INK_CROP)[0]
 
 
 def _encode(image: Image.Image, fmt: str, **options) -> bytes:

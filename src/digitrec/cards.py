@@ -63,9 +63,7 @@ def summary(card: dict) -> str:
     lines = [
         f"model      {card.get('name', '?')} (digitrec {card.get('version', '?')}, "
         f"{card.get('date', '?')[:10]})",
-        f"arch       {card['model'].get('arch')} {card.get('parameters', '?'):,} parameters"
-        if isinstance(card.get("parameters"), int)
-        else f"arch       {card['model'].get('arch')}",
+        f"arch       {card['model'].get('arch')} ({card.get('parameters', '?')} parameters)",
         f"recipe     preset {card.get('train', {}).get('preset', '?')}, "
         f"{m.get('epochs', '?')} epochs, seed {card.get('seed', '?')}",
     ]

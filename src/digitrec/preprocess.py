@@ -24,11 +24,13 @@ INK_LEVEL = 0.25  # share of the strongest ink that counts as ink when cropping
 STROKE_LEVEL = 0.3  # ink above this joins pieces (components) of a drawing
 NOISE_FLOOR = 0.15  # ink weaker than this share of the strongest is paper texture or noise
 UNEVEN = 0.08  # a border whose brightness spreads more than this is lit unevenly
-SPECK = 0.06  # pieces lighter than this share of the heaviest one are specks
+SPECK = 0.05  # pieces lighter than this share of the heaviest one are specks
 WORK_SIDE = 640  # larger pictures are scaled down to this first
 FINE = 4  # the pen width is measured and normalised at this multiple of MNIST's scale
 MNIST_STROKE = (2.07, 3.62)  # MNIST's pen widths (10th-90th percentile of stroke_width)
 MNIST_STROKE_TARGET = 2.65  # its median
+
+BLANK = "the picture is blank: no ink stands out from the background"
 
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 
@@ -179,7 +181,7 @@ def ink_map(grey: np.ndarray) -> np.ndarray:
     else:
         peak = float((median3(ink) if min(ink.shape) >= 48 else ink).max())
     if peak < MIN_CONTRAST:
-        raise EmptyImageError("the picture is blank: no ink stands out from the background")
+        raise EmptyImageError(BLANK)
     return np.clip((ink / peak - NOISE_FLOOR) / (1 - NOISE_FLOOR), 0.0, 1.0).astype(np.float32)
 
 
@@ -220,7 +222,7 @@ def clean(ink: np.ndarray) -> np.ndarray:
     4 drawn in two strokes)."""
     labels, pieces = ink_components(ink)
     if not pieces:
-        raise EmptyImageError("the picture is blank: no ink stands out from the background")
+        raise EmptyImageError(BLANK)
     junk = [p for p in pieces if _is_border_junk(p, ink.shape, len(pieces) > 1)]
     kept = [p for p in pieces if p not in junk] or pieces
     largest = max(p["mass"] for p in kept)
@@ -267,14 +269,23 @@ def normalise_stroke(fine: np.ndarray) -> np.ndarray:
     return thinned if (thinned > 0.5).sum() >= 0.25 * (fine > 0.5).sum() else fine
 
 
+def crop_to_ink(ink: np.ndarray, level: float) -> tuple[np.ndarray, int, int] | None:
+    """The picture cropped to the box of its pixels above `level`, with the box's left and
+    top; None when there are none."""
+    rows = np.flatnonzero((ink > level).any(axis=1))
+    cols = np.flatnonzero((ink > level).any(axis=0))
+    if len(rows) == 0:
+        return None
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], int(cols[0]), int(rows[0])
+
+
 def fit_and_centre(ink: np.ndarray) -> np.ndarray:
     """Crop to the ink, fit into 20x20 keeping the aspect ratio (through a FINE x larger
     copy where the pen width is normalised), centre of mass to the middle of 28x28."""
-    rows = np.flatnonzero((ink > INK_LEVEL).any(axis=1))
-    cols = np.flatnonzero((ink > INK_LEVEL).any(axis=0))
-    if len(rows) == 0:
-        raise EmptyImageError("the picture is blank: no ink stands out from the background")
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    cropped = crop_to_ink(ink, INK_LEVEL)
+    if cropped is None:
+        raise EmptyImageError(BLANK)
+    crop = cropped[0]
     h, w = crop.shape
     scale = FIT_SIZE / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))

@@ -1,9 +1,9 @@
 """Split a picture of several digits into one ink map per digit, in reading order: lines top
 to bottom, digits left to right.
 
-Works on the ink map that preprocess.ink_map makes. Pieces of ink that overlap in x and
-nearly touch in y are one digit (a 5's detached bar, a 4 drawn in two strokes); specks are
-dropped; a piece too wide for one digit is cut where the shape is thinnest, keeping the cut
+Works on the ink map that preprocess.ink_map makes, cleaned of specks and border lines as
+for one digit (preprocess.clean). Pieces of ink that overlap in x and nearly touch in y are
+one digit (a 5's detached bar, a 4 drawn in two strokes); a piece too wide for one digit is cut where the shape is thinnest, keeping the cut
 only when the recogniser (a `score` function the caller gives) likes the parts better.
 """
 
@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from .preprocess import ink_components
+from .errors import EmptyImageError
+from .preprocess import clean, crop_to_ink, ink_components
 
-SPECK = 0.05  # pieces lighter than this share of the heaviest are specks
 SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
 SAME_DIGIT_GAP = 0.35  # ... if the vertical gap is under this share of the taller piece
 SAME_LINE_Y = 0.4  # y-overlap, as a share of the shorter digit, that makes one line
@@ -76,7 +76,29 @@ def _union_box(boxes: list[tuple[int, int, int, int]]) -> tuple[int, int, int, i
     )
 
 
-def _digits_from_pieces(pieces: list[dict]) -> list[tuple[int, int, int, int, list[int]]]:
+class _Digit:
+    """A candidate digit: the labels of its pieces of ink and their joint box."""
+
+    def __init__(self, box: tuple[int, int, int, int], members: list[int]):
+        self.top, self.left, self.bottom, self.right = box
+        self.members = members
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return self.top, self.left, self.bottom, self.right
+
+    def ink(self, ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """This digit's ink alone, cropped to its box: each piece keeps its anti-aliased
+        rim, but none of its neighbours' ink."""
+        window = np.s_[self.top : self.bottom, self.left : self.right]
+        own = ndi.binary_dilation(np.isin(labels[window], self.members), iterations=1)
+        return ink[window] * own
+
+    def joined(self, other: _Digit) -> _Digit:
+        return _Digit(_union_box([self.box, other.box]), self.members + other.members)
+
+
+def _digits_from_pieces(pieces: list[dict]) -> list[_Digit]:
     groups = _Groups(len(pieces))
     for i, a in enumerate(pieces):
         at, al, ab, ar = a["box"]
@@ -88,22 +110,25 @@ def _digits_from_pieces(pieces: list[dict]) -> list[tuple[int, int, int, int, li
                 ab - at, bb - bt
             ):
                 groups.join(i, j)
-    digits = []
-    for members in groups.sets():
-        t, left, b, r = _union_box([pieces[m]["box"] for m in members])
-        digits.append((t, left, b, r, [pieces[m]["label"] for m in members]))
-    return digits
+    return [
+        _Digit(
+            _union_box([pieces[m]["box"] for m in members]),
+            [pieces[m]["label"] for m in members],
+        )
+        for members in groups.sets()
+    ]
 
 
-def _lines(digits: list) -> list[list]:
+def _lines(digits: list[_Digit]) -> list[list[_Digit]]:
     groups = _Groups(len(digits))
     for i, a in enumerate(digits):
         for j in range(i + 1, len(digits)):
             b = digits[j]
-            if _overlap(a[0], a[2], b[0], b[2]) >= SAME_LINE_Y * min(a[2] - a[0], b[2] - b[0]):
+            overlap = _overlap(a.top, a.bottom, b.top, b.bottom)
+            if overlap >= SAME_LINE_Y * min(a.bottom - a.top, b.bottom - b.top):
                 groups.join(i, j)
-    lines = [sorted((digits[m] for m in members), key=lambda d: d[1]) for members in groups.sets()]
-    return sorted(lines, key=lambda line: min(d[0] for d in line))
+    lines = [sorted((digits[m] for m in ms), key=lambda d: d.left) for ms in groups.sets()]
+    return sorted(lines, key=lambda line: min(d.top for d in line))
 
 
 def _cut_candidates(ink: np.ndarray, near: float, count: int = 4) -> list[int]:
@@ -117,15 +142,6 @@ def _cut_candidates(ink: np.ndarray, near: float, count: int = 4) -> list[int]:
     return sorted(int(lo + c) for c in np.argsort(profile[lo:hi], kind="stable")[:count])
 
 
-def _trim(ink: np.ndarray) -> tuple[np.ndarray, int, int] | None:
-    """The piece cropped to its ink, with the crop's left and top offsets."""
-    rows = np.flatnonzero((ink > STROKE).any(axis=1))
-    cols = np.flatnonzero((ink > STROKE).any(axis=0))
-    if len(rows) == 0:
-        return None
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], int(cols[0]), int(rows[0])
-
-
 Parts = list[tuple[np.ndarray, int, int]]  # (ink, left offset, top offset)
 
 
@@ -136,7 +152,7 @@ def _split_into(ink: np.ndarray, k: int, score: Score) -> tuple[Parts, float]:
     best: Parts = []
     best_score = -1.0
     for cut in _cut_candidates(ink, ink.shape[1] / k):
-        left, right = _trim(ink[:, :cut]), _trim(ink[:, cut:])
+        left, right = crop_to_ink(ink[:, :cut], STROKE), crop_to_ink(ink[:, cut:], STROKE)
         if left is None or right is None:
             continue
         left_score = score([left[0]])[0]
@@ -145,9 +161,7 @@ def _split_into(ink: np.ndarray, k: int, score: Score) -> tuple[Parts, float]:
         right_parts, right_score = _split_into(right[0], k - 1, score)
         if min(left_score, right_score) > best_score:
             best_score = min(left_score, right_score)
-            best = [(left[0], left[1], left[2])] + [
-                (p, x + cut + right[1], y + right[2]) for p, x, y in right_parts
-            ]
+            best = [left] + [(p, x + cut + right[1], y + right[2]) for p, x, y in right_parts]
     return best, best_score
 
 
@@ -168,29 +182,6 @@ def _best_split(ink: np.ndarray, score: Score) -> Parts:
         if parts and s > best_score + (MORE_CUTS if len(best) > 1 else 0.0):
             best, best_score = parts, s
     return best
-
-
-class _Digit:
-    """A candidate digit: the labels of its pieces of ink and their joint box."""
-
-    def __init__(self, box: tuple[int, int, int, int], members: list[int]):
-        self.top, self.left, self.bottom, self.right = box
-        self.members = members
-
-    def ink(self, ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """This digit's ink alone, cropped to its box: each piece keeps its anti-aliased
-        rim, but none of its neighbours' ink."""
-        window = np.s_[self.top : self.bottom, self.left : self.right]
-        own = ndi.binary_dilation(np.isin(labels[window], self.members), iterations=1)
-        return ink[window] * own
-
-    def joined(self, other: _Digit) -> _Digit:
-        box = _union_box([self.box, other.box])
-        return _Digit(box, self.members + other.members)
-
-    @property
-    def box(self) -> tuple[int, int, int, int]:
-        return self.top, self.left, self.bottom, self.right
 
 
 def _merge_close(line: list[_Digit], ink, labels, score: Score) -> list[_Digit]:
@@ -217,14 +208,13 @@ def segment(ink: np.ndarray, score: Score | None = None) -> list[list[Segment]]:
     """Digits of an ink map, as lines (top to bottom) of segments (left to right).
     With a `score` (confidences of pieces read as digits), pieces that read better joined
     are joined and pieces too wide for one digit are cut where that reads better."""
-    labels, pieces = ink_components(ink)
-    if not pieces:
+    try:
+        ink = clean(ink)  # specks and border lines go, as for a single digit
+    except EmptyImageError:
         return []
-    heaviest = max(p["mass"] for p in pieces)
-    pieces = [p for p in pieces if p["mass"] >= SPECK * heaviest]
+    labels, pieces = ink_components(ink)
     lines = []
-    for line in _lines(_digits_from_pieces(pieces)):
-        digits = [_Digit(d[:4], d[4]) for d in line]
+    for digits in _lines(_digits_from_pieces(pieces)):
         if score:
             digits = _merge_close(digits, ink, labels, score)
         segments = []
