@@ -35,11 +35,14 @@ format: setup
 test: lint
 	$(BIN)/pytest -q
 
-# Train the bundled model with the default preset and export it beside its checkpoint.
+# Train the bundled models (the digit reader with the default preset, the pair reader that
+# read_number uses for touching digits) and export them beside their checkpoints.
 model: setup
 	$(BIN)/digitrec train --out runs/bundled --force
 	$(BIN)/digitrec export --model runs/bundled/model.safetensors --out $(WEIGHTS)/default.onnx --force
 	cp runs/bundled/model.safetensors $(WEIGHTS)/default.safetensors
+	$(BIN)/digitrec train --preset pairs --out runs/pairs --force
+	$(BIN)/digitrec export --model runs/pairs/model.safetensors --out $(WEIGHTS)/pairs.onnx --force
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

@@ -5,16 +5,18 @@ from torch import nn
 from digitrec.augment import augment_batch
 from digitrec.config import PRESETS, AugmentConfig, ModelConfig, preset
 from digitrec.errors import ConfigError
-from digitrec.model import build_model, count_parameters
+from digitrec.model import ARCHITECTURES, build_model, count_parameters, input_size
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_builds_a_model_returning_logits(name):
-    model = build_model(preset(name).model).eval()
-    x = torch.rand(5, 1, 28, 28)
+    cfg = preset(name).model
+    model = build_model(cfg).eval()
+    x = torch.rand(5, 1, *input_size(cfg))
     with torch.no_grad():
         out = model(x)
-    assert out.shape == (5, 10)
+    # digits: ten logits each; the pair reader: ten for the left digit, ten for the right
+    assert out.shape == ((5, 2, 10) if name == "pairs" else (5, 10))
     # logits, not probabilities: no softmax inside the model
     assert not torch.allclose(out.softmax(1).sum(1), out.sum(1))
 
@@ -52,6 +54,21 @@ def test_unknown_preset_and_architecture_are_refused():
 def test_preset_overrides_apply_and_none_keeps_default():
     cfg = preset("seed", epochs=3, batch_size=None)
     assert cfg.epochs == 3 and cfg.batch_size == 64
+
+
+@pytest.mark.parametrize("arch", sorted(set(ARCHITECTURES) - {"pairs"}))
+@pytest.mark.parametrize("width", [8, 16, 32])
+def test_digit_architectures_read_28x28_at_any_width(arch, width):
+    cfg = ModelConfig(arch=arch, width=width, hidden=32)
+    assert input_size(cfg) == (28, 28)
+    assert build_model(cfg).eval()(torch.rand(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_deep_net_has_seven_convolutions_and_a_third_of_a_million_parameters():
+    model = build_model(ModelConfig(arch="deep", width=32))
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 7 and [c.stride[0] for c in convs].count(2) == 2
+    assert 300_000 < count_parameters(model) < 350_000
 
 
 def test_count_parameters_matches_torch():

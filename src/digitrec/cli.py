@@ -45,9 +45,10 @@ def _train(args) -> int:
         command=command,
     )
     m = card["metrics"]
+    test = "pairs of MNIST test digits" if cfg.task == "pairs" else "MNIST test"
     print(
         f"saved {path} (epoch {m['epochs']}): validation {100 * m['val_accuracy']:.2f}%, "
-        f"MNIST test {100 * m['test_accuracy']:.2f}%, {card['training_seconds']:.0f} s"
+        f"{test} {100 * m['test_accuracy']:.2f}%, {card['training_seconds']:.0f} s"
     )
     return 130 if card.get("interrupted") else 0
 
@@ -249,7 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     data_help = "folder of the four MNIST files (default: $DIGITREC_DATA, else the user cache)"
 
     p = sub.add_parser("train", help="train a CNN on MNIST and write a checkpoint")
-    p.add_argument("--preset", help="recipe: seed, fast or best (default: best)")
+    p.add_argument(
+        "--preset", help="recipe: seed, fast, best, or pairs (the pair reader; default: best)"
+    )
     p.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
     p.add_argument("--seed", type=int, help="random seed; the same seed repeats a run")

@@ -42,6 +42,7 @@ class TrainConfig:
     """One training recipe. `preset(name)` gives the named ones."""
 
     preset: str = "best"
+    task: str = "digits"  # "digits": the digit reader; "pairs": the reader of touching pairs
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     epochs: int = 30
@@ -55,10 +56,18 @@ class TrainConfig:
     outliers: int = 0  # synthetic non-digits shown with a uniform target (outlier exposure)
     outlier_share: float = 0.25  # non-digits added to each batch, as a share of its digits
     outlier_weight: float = 0.5  # weight of their loss
-    max_refused: float = 0.004  # share of validation digits the refusal threshold may refuse
+    redrawn: int = 0  # training digits re-drawn with other pens and read back by to_mnist
+    redrawn_share: float = 0.25  # re-drawn digits added to each batch, as a share of it
+    pairs: int = 60000  # task "pairs": pairs of training digits to learn from
+    # share of validation digits the refusal threshold may refuse: a refused digit costs a
+    # number as much as a wrong one, and non-digits read far less sure than that anyway
+    max_refused: float = 0.001
     val_size: int = 5000  # held out of the 60,000 training images; the test set only reports
     seed: int = 0
     limit: int | None = None  # train on the first N images of the training split (smoke runs)
+    # "auto": bfloat16 autocast where the hardware does it fast (CUDA; CPUs with AMX or
+    # AVX-512 BF16), float32 elsewhere; "fp32" or "bf16" force one
+    precision: str = "auto"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,13 +98,16 @@ def _seed() -> TrainConfig:
 
 
 def _fast() -> TrainConfig:
+    # >= 99.0% in about 10 s on two CPU cores: a 64k-parameter net, two epochs, no
+    # augmentation, a one-cycle schedule, bfloat16 where the CPU does it fast.
     return TrainConfig(
         preset="fast",
-        model=ModelConfig(arch="bncnn", width=16, hidden=128, dropout=0.2),
+        model=ModelConfig(arch="compact", width=16, hidden=0, dropout=0.0),
         augment=AugmentConfig(enabled=False),
-        epochs=3,
+        epochs=2,
         batch_size=128,
         lr=4e-3,
+        warmup=0.2,
     )
 
 
@@ -103,7 +115,19 @@ def _best() -> TrainConfig:
     return TrainConfig(preset="best", augment=AugmentConfig(elastic_px=1.5), outliers=20000)
 
 
-PRESETS = {"seed": _seed, "fast": _fast, "best": _best}
+def _pairs() -> TrainConfig:
+    # The pair reader: two digits written so close they touch, read as one picture.
+    return TrainConfig(
+        preset="pairs",
+        task="pairs",
+        model=ModelConfig(arch="pairs", width=32, hidden=256, dropout=0.3),
+        augment=AugmentConfig(rotate_deg=8.0, scale=0.08, shear_deg=8.0, translate_px=2.0),
+        epochs=8,
+        outliers=10000,
+    )
+
+
+PRESETS = {"seed": _seed, "fast": _fast, "best": _best, "pairs": _pairs}
 DEFAULT_PRESET = "best"
 
 

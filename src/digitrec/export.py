@@ -21,10 +21,12 @@ OPSET = 18
 PARITY_TOLERANCE = 1e-4
 
 
-def parity_inputs(n: int = 64, seed: int = 0) -> np.ndarray:
-    """Random pictures plus the extremes (all black, all white), (N, 1, 28, 28) float32."""
+def parity_inputs(
+    n: int = 64, seed: int = 0, size: tuple[int, int] = (IMAGE_SIZE, IMAGE_SIZE)
+) -> np.ndarray:
+    """Random pictures plus the extremes (all black, all white), (N, 1, H, W) float32."""
     rng = np.random.default_rng(seed)
-    x = rng.random((n, 1, IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    x = rng.random((n, 1, *size), dtype=np.float32)
     x[0] = 0.0
     x[1] = 1.0
     return x
@@ -50,9 +52,10 @@ def embed_card(path: Path, card: dict) -> None:
 
 
 def export_model(model: torch.nn.Module, out: Path) -> None:
-    """Write `model` as ONNX (input `image` (N, 1, 28, 28), output `logits` (N, 10))."""
+    """Write `model` as ONNX (input `image` (N, 1, 28, 28), output `logits` (N, 10); for
+    the pair reader (N, 1, 28, 48) and (N, 2, 10))."""
     model = model.eval().to(memory_format=torch.contiguous_format)
-    example = torch.zeros(2, 1, IMAGE_SIZE, IMAGE_SIZE)
+    example = torch.zeros(2, 1, *getattr(model, "input_size", (IMAGE_SIZE, IMAGE_SIZE)))
     with atomic_path(out) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -83,7 +86,8 @@ def export_checkpoint(
     out.parent.mkdir(parents=True, exist_ok=True)
     card = {**card, "onnx": {"opset": OPSET, "input": "image", "output": "logits"}}
     export_model(model, out)
-    diff = max_logit_difference(model, out, parity_inputs())
+    size = getattr(model, "input_size", (IMAGE_SIZE, IMAGE_SIZE))
+    diff = max_logit_difference(model, out, parity_inputs(size=size))
     if diff > PARITY_TOLERANCE:
         out.unlink()
         raise ModelError(

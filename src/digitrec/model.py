@@ -38,8 +38,13 @@ class SeedNet(nn.Sequential):
         )
 
 
-def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+def _conv_bn(
+    cin: int, cout: int, size: int = 3, stride: int = 1, padding: int | None = None
+) -> list[nn.Module]:
+    """Convolution (padded to keep the size, unless told), batch norm, ReLU."""
+    pad = size // 2 if padding is None else padding
+    conv = nn.Conv2d(cin, cout, size, stride=stride, padding=pad, bias=False)
+    return [conv, nn.BatchNorm2d(cout), nn.ReLU()]
 
 
 class BNCNN(nn.Sequential):
@@ -65,7 +70,95 @@ class BNCNN(nn.Sequential):
         )
 
 
-ARCHITECTURES = {"seed": SeedNet, "bncnn": BNCNN}
+class CompactNet(nn.Sequential):
+    """Small and quick to train: a 5x5 conv-BN-ReLU, max pooling, two 3x3 conv-BN-ReLU,
+    max pooling, one more 3x3 conv-BN-ReLU, dropout, dense 10 (widths w, 2w, 2w, 4w)."""
+
+    def __init__(self, cfg: ModelConfig):
+        w = cfg.width
+        super().__init__(
+            Normalize(),
+            *_conv_bn(1, w, 5),
+            nn.MaxPool2d(2),
+            *_conv_bn(w, 2 * w),
+            *_conv_bn(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            *_conv_bn(2 * w, 4 * w),
+            nn.Flatten(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(4 * w * 7 * 7, NUM_CLASSES),
+        )
+
+
+class DeepNet(nn.Sequential):
+    """Seven convolutions, after the best single Kaggle MNIST CNNs: two blocks of two 3x3
+    conv-BN-ReLU (unpadded) and a strided 5x5 one in place of pooling, then a 4x4 one down
+    to 1x1, with dropout after each block; widths w, 2w, 4w (w=32: 0.33 M parameters)."""
+
+    def __init__(self, cfg: ModelConfig):
+        w = cfg.width
+        super().__init__(
+            Normalize(),
+            *_conv_bn(1, w, padding=0),
+            *_conv_bn(w, w, padding=0),
+            *_conv_bn(w, w, 5, stride=2),
+            nn.Dropout(cfg.dropout),
+            *_conv_bn(w, 2 * w, padding=0),
+            *_conv_bn(2 * w, 2 * w, padding=0),
+            *_conv_bn(2 * w, 2 * w, 5, stride=2),
+            nn.Dropout(cfg.dropout),
+            *_conv_bn(2 * w, 4 * w, 4, padding=0),
+            nn.Flatten(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(4 * w, NUM_CLASSES),
+        )
+
+
+class PairNet(nn.Module):
+    """The pair reader: two digits written so close that they touch, as one picture of
+    (N, 1, 28, 48) pixels, to logits (N, 2, 10), the left digit's and the right one's.
+    A BN-CNN like the digit reader's, with a strided convolution before the dense layer."""
+
+    input_size = (IMAGE_SIZE, 48)
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        w = cfg.width
+        self.layers = nn.Sequential(
+            Normalize(),
+            *_conv_bn(1, w),
+            *_conv_bn(w, w),
+            nn.MaxPool2d(2),
+            *_conv_bn(w, 2 * w),
+            *_conv_bn(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(2 * w),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(2 * w * 4 * 6, cfg.hidden, bias=False),
+            nn.BatchNorm1d(cfg.hidden),
+            nn.ReLU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.hidden, 2 * NUM_CLASSES),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x).view(-1, 2, NUM_CLASSES)
+
+
+ARCHITECTURES = {
+    "seed": SeedNet,
+    "compact": CompactNet,
+    "bncnn": BNCNN,
+    "deep": DeepNet,
+    "pairs": PairNet,
+}
+
+
+def input_size(cfg: ModelConfig) -> tuple[int, int]:
+    """(height, width) of the pictures an architecture reads: 28x28, or 28x48 for pairs."""
+    return getattr(ARCHITECTURES.get(cfg.arch), "input_size", (IMAGE_SIZE, IMAGE_SIZE))
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

@@ -196,27 +196,3 @@ def non_digit_bank(n: int, seed: int, fonts=TRAIN_FONTS) -> np.ndarray:
             continue
         i += 1
     return out
-
-
-def touching_pairs(digits: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """n pictures of two digits run together (touching or overlapping), fitted as if they
-    were one digit, (n, 28, 28): what a reader sees when it fails to cut a number apart.
-    `digits` are MNIST-form uint8 training digits."""
-    from .preprocess import fit_and_centre
-
-    rng = np.random.default_rng(seed)
-    out = np.zeros((n, 28, 28), dtype=np.float32)
-    for i in range(n):
-        a, b = (digits[j].astype(np.float32) / 255 for j in rng.integers(len(digits), size=2))
-        cols_a, cols_b = np.flatnonzero(a.max(0) > 0.1), np.flatnonzero(b.max(0) > 0.1)
-        a, b = a[:, cols_a[0] : cols_a[-1] + 1], b[:, cols_b[0] : cols_b[-1] + 1]
-        # overlap less than a third of the narrower digit: two 1s must not make one thick 1
-        overlap = min(int(rng.integers(0, 5)), min(a.shape[1], b.shape[1]) // 3)
-        shift = int(rng.integers(-2, 3))
-        canvas = np.zeros((34, a.shape[1] + b.shape[1]), dtype=np.float32)
-        canvas[3:31, : a.shape[1]] = a
-        left = a.shape[1] - overlap
-        part = canvas[3 + shift : 31 + shift, left : left + b.shape[1]]
-        np.maximum(part, b[:, : part.shape[1]], out=part)
-        out[i] = fit_and_centre(canvas[:, : left + b.shape[1]])
-    return out

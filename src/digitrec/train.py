@@ -7,7 +7,7 @@ import datetime as dt
 import math
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,11 +27,12 @@ from .checkpoint import (
     save_checkpoint,
     save_train_state,
 )
-from .config import TrainConfig
+from .config import NUM_CLASSES, TrainConfig
 from .data import load_mnist
 from .errors import ConfigError, DigitrecError, OutputExistsError
 from .model import build_model, count_parameters
-from .synthetic import non_digit_bank, touching_pairs
+from .redraw import lone_digits, pair_bank, redrawn_bank, touching_pairs
+from .synthetic import non_digit_bank
 
 VAL_SPLIT_SEED = 20260101  # fixed, so every run holds out the same validation images
 LOG_NAME = "log.csv"
@@ -61,6 +62,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether to train under bfloat16 autocast: it doubles the speed of convolutions on
+    GPUs and on CPUs with AMX or AVX-512 BF16 units, and slows down those without."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ConfigError(f"unknown precision {precision!r}: use auto, fp32 or bf16")
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    fast = [
+        getattr(torch.cpu, f"_is_{unit}_supported", None) for unit in ("amx_tile", "avx512_bf16")
+    ]
+    return any(check() for check in fast if check is not None)
+
+
 def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], channels-last."""
     return to_tensor_float(np.asarray(images, dtype=np.float32) / 255.0, device)
@@ -85,6 +101,67 @@ def outlier_bank(
     return to_tensor_float(bank, device)
 
 
+@dataclass
+class TrainData:
+    """Everything a run learns from and is measured on, as tensors on its device."""
+
+    x: torch.Tensor  # training pictures (N, 1, H, W) in [0, 1], and their labels
+    y: torch.Tensor
+    x_val: torch.Tensor  # the validation split: chooses nothing but the calibration
+    y_val: torch.Tensor
+    x_test: torch.Tensor  # MNIST's test set: only ever reported
+    y_test: torch.Tensor
+    sha256: dict
+    extra: tuple[torch.Tensor, torch.Tensor] | None = None  # re-drawn digits, labelled
+    outliers: torch.Tensor | None = None  # non-digits, taught as "none of the ten"
+    held_out: torch.Tensor | None = None  # other non-digits, to measure refusals on
+
+
+def prepare_data(cfg: TrainConfig, data_dir, device, progress: bool = True) -> TrainData:
+    """MNIST split into training and validation images (the same in every run), with the
+    synthetic banks the recipe asks for; for the pair reader, pairs made of each split."""
+    if cfg.task not in ("digits", "pairs"):
+        raise ConfigError(f"unknown task {cfg.task!r}: use digits or pairs")
+    train_split = load_mnist("train", data_dir, progress=progress)
+    test_split = load_mnist("test", data_dir, progress=progress)
+    train_idx, val_idx = split_indices(len(train_split.labels), cfg.val_size)
+    if cfg.limit:
+        train_idx, val_idx = train_idx[: cfg.limit], val_idx[: min(len(val_idx), cfg.limit)]
+    sha256 = {**train_split.sha256, **test_split.sha256}
+    images, labels = train_split.images, train_split.labels
+    seed = cfg.seed * 7919
+
+    def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        x = to_tensor(x, device) if x.dtype == np.uint8 else to_tensor_float(x, device)
+        return x, torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
+
+    if cfg.task == "pairs":
+        n_train, n_val = min(cfg.pairs, len(train_idx) * 2), min(cfg.val_size, len(val_idx) * 2)
+        n_test = min(10000, 2 * cfg.limit) if cfg.limit else 10000
+        data = TrainData(
+            *tensors(*pair_bank(images[train_idx], labels[train_idx], n_train, seed)),
+            *tensors(*pair_bank(images[val_idx], labels[val_idx], n_val, seed + 1)),
+            *tensors(*pair_bank(test_split.images, test_split.labels, n_test, seed + 2)),
+            sha256,
+        )
+        if cfg.outliers:  # single digits, which the pair reader must not read as two
+            lone = lone_digits(images[train_idx], cfg.outliers, seed)
+            data.outliers = to_tensor_float(lone, device)
+            data.held_out = to_tensor_float(lone_digits(images[val_idx], 2000, seed + 1), device)
+        return data
+    data = TrainData(
+        *tensors(images[train_idx], labels[train_idx]),
+        *tensors(images[val_idx], labels[val_idx]),
+        *tensors(test_split.images, test_split.labels),
+        sha256,
+    )
+    if cfg.redrawn:
+        data.extra = tensors(*redrawn_bank(images[train_idx], labels[train_idx], cfg.redrawn, seed))
+    data.outliers = outlier_bank(cfg, images[train_idx], device)
+    data.held_out = outlier_bank(cfg, images[train_idx], device, seed_offset=1)
+    return data
+
+
 def split_indices(n: int, val_size: int) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(VAL_SPLIT_SEED).permutation(n)
     return perm[val_size:], perm[:val_size]
@@ -106,11 +183,19 @@ def predict_logits(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tens
     return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
+def _loss_and_right(logits: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0):
+    """Cross-entropy over every digit read, and which pictures were read wholly right: a
+    digit (logits (N, 10), y (N,)) or a pair (logits (N, 2, 10), y (N, 2))."""
+    loss = F.cross_entropy(
+        logits.reshape(-1, NUM_CLASSES), y.reshape(-1), label_smoothing=smoothing
+    )
+    return loss, (logits.argmax(-1) == y).reshape(len(y), -1).all(1)
+
+
 def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of a model on prepared tensors."""
-    logits = predict_logits(model, x)
-    loss = F.cross_entropy(logits, y).item()
-    return loss, (logits.argmax(1) == y).float().mean().item()
+    loss, right = _loss_and_right(predict_logits(model, x), y)
+    return loss.item(), right.float().mean().item()
 
 
 def _make_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
@@ -183,17 +268,7 @@ def fit(
         raise OutputExistsError(f"{weights_path} exists; use --force to overwrite it, or --resume")
 
     dev = resolve_device(device)
-    train_split = load_mnist("train", data_dir, progress=progress)
-    test_split = load_mnist("test", data_dir, progress=progress)
-    train_idx, val_idx = split_indices(len(train_split.labels), cfg.val_size)
-    if cfg.limit:
-        train_idx, val_idx = train_idx[: cfg.limit], val_idx[: min(len(val_idx), cfg.limit)]
-    x_train = to_tensor(train_split.images[train_idx], dev)
-    y_train = torch.from_numpy(train_split.labels[train_idx]).to(dev)
-    x_val = to_tensor(train_split.images[val_idx], dev)
-    y_val = torch.from_numpy(train_split.labels[val_idx]).to(dev)
-
-    outliers = outlier_bank(cfg, train_split.images[train_idx], dev)
+    data = prepare_data(cfg, data_dir, dev, progress)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
     optimizer = _make_optimizer(cfg, model)
@@ -204,31 +279,30 @@ def fit(
         info = load_train_state(state_path, optimizer)
         rows, start_epoch, elapsed = info["rows"], info["epoch"] + 1, info["seconds"]
 
-    total_steps = math.ceil(len(y_train) / cfg.batch_size) * cfg.epochs
+    total_steps = math.ceil(len(data.y) / cfg.batch_size) * cfg.epochs
     card = {
         "name": out.name,
         "version": __version__,
         "command": command,
         "seed": cfg.seed,
         "device": dev.type,
+        "precision": "bf16" if use_bf16(cfg.precision, dev) else "fp32",
         "torch": torch.__version__,
         "model": cfg.to_dict()["model"],
         "train": cfg.to_dict(),
         "parameters": count_parameters(model),
         "data": {
-            "sha256": {**train_split.sha256, **test_split.sha256},
-            "train_images": len(y_train),
-            "validation": {"size": len(y_val), "split_seed": VAL_SPLIT_SEED},
+            "sha256": data.sha256,
+            "train_images": len(data.y),
+            "validation": {"size": len(data.y_val), "split_seed": VAL_SPLIT_SEED},
         },
     }
     out.mkdir(parents=True, exist_ok=True)
     interrupted = False
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
-            row = _train_epoch(
-                model, optimizer, cfg, epoch, (x_train, y_train, outliers), total_steps, progress
-            )
-            row["val_loss"], row["val_accuracy"] = evaluate(model, x_val, y_val)
+            row = _train_epoch(model, optimizer, cfg, epoch, data, total_steps, progress)
+            row["val_loss"], row["val_accuracy"] = evaluate(model, data.x_val, data.y_val)
             rows.append(row)
             elapsed += row["seconds"]
             card.update(
@@ -257,19 +331,19 @@ def fit(
         )
         model, _ = load_checkpoint(weights_path, device=str(dev))
 
-    x_test = to_tensor(test_split.images, dev)
-    y_test = torch.from_numpy(test_split.labels).to(dev)
-    test_loss, test_acc = evaluate(model, x_test, y_test)
+    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
     card = read_card(weights_path)
-    held_out = outlier_bank(cfg, train_split.images[train_idx], dev, seed_offset=1)
+    # every digit read is calibrated alike: a pair reader's two heads are pooled
     card["calibration"] = calibration_card(
-        predict_logits(model, x_val).cpu().numpy(),
-        y_val.cpu().numpy(),
-        None if held_out is None else predict_logits(model, held_out).cpu().numpy(),
+        predict_logits(model, data.x_val).reshape(-1, NUM_CLASSES).cpu().numpy(),
+        data.y_val.reshape(-1).cpu().numpy(),
+        None
+        if data.held_out is None
+        else predict_logits(model, data.held_out).reshape(-1, NUM_CLASSES).cpu().numpy(),
         cfg.max_refused,
     )
     card["metrics"].update(
-        test_loss=round(test_loss, 5), test_accuracy=test_acc, test_n=len(y_test)
+        test_loss=round(test_loss, 5), test_accuracy=test_acc, test_n=len(data.y_test)
     )
     card["interrupted"] = interrupted
     save_checkpoint(weights_path, model, card)
@@ -287,8 +361,8 @@ def _metrics(rows: list[dict]) -> dict:
     }
 
 
-def _train_epoch(model, optimizer, cfg, epoch, data, total_steps, progress) -> dict:
-    x, y, outliers = data
+def _train_epoch(model, optimizer, cfg, epoch, data: TrainData, total_steps, progress) -> dict:
+    x, y, outliers = data.x, data.y, data.outliers
     dev = x.device
     steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
     # Every epoch draws from its own seed, so a resumed run repeats an uninterrupted one.
@@ -296,6 +370,8 @@ def _train_epoch(model, optimizer, cfg, epoch, data, total_steps, progress) -> d
     torch.manual_seed(cfg.seed * 100_003 + epoch)
     order = torch.randperm(len(y), generator=gen, device=dev)
     n_out = int(cfg.outlier_share * cfg.batch_size) if outliers is not None else 0
+    n_extra = int(cfg.redrawn_share * cfg.batch_size) if data.extra is not None else 0
+    bf16 = use_bf16(cfg.precision, dev)
     model.train()
     loss_sum = torch.zeros((), device=dev)
     correct = torch.zeros((), device=dev, dtype=torch.long)
@@ -314,6 +390,10 @@ def _train_epoch(model, optimizer, cfg, epoch, data, total_steps, progress) -> d
         idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
         yb = y[idx]
         xb = x[idx]
+        if n_extra:
+            pick = torch.randint(len(data.extra[1]), (n_extra,), generator=gen, device=dev)
+            xb = torch.cat([xb, data.extra[0][pick]])
+            yb = torch.cat([yb, data.extra[1][pick]])
         if n_out:
             pick = torch.randint(len(outliers), (n_out,), generator=gen, device=dev)
             xb = torch.cat([xb, outliers[pick]])
@@ -321,18 +401,19 @@ def _train_epoch(model, optimizer, cfg, epoch, data, total_steps, progress) -> d
         lr = lr_at(cfg, (epoch - 1) * steps_per_epoch + i, total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        out = model(xb)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(xb).float()
         logits = out[: len(yb)]
-        loss = F.cross_entropy(logits, yb, label_smoothing=cfg.label_smoothing)
+        loss, right = _loss_and_right(logits, yb, cfg.label_smoothing)
         if n_out:
             # outlier exposure: cross-entropy to the uniform distribution over the ten digits
-            uniform = -F.log_softmax(out[len(yb) :], dim=1).mean(1).mean()
+            uniform = -F.log_softmax(out[len(yb) :], dim=-1).mean()
             loss = loss + cfg.outlier_weight * uniform
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_sum += loss.detach() * len(yb)
-        correct += (logits.argmax(1) == yb).sum()
+        correct += right.sum()
         seen += len(yb)
         if progress and (i % 20 == 0 or i == steps_per_epoch - 1):
             rate = seen / (time.perf_counter() - start)
