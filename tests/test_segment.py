@@ -6,7 +6,7 @@ from scipy import ndimage as ndi
 
 from digitrec.inference import Predictor
 from digitrec.preprocess import ink_map
-from digitrec.segment import segment
+from digitrec.segment import _Digit, _merge_broken, _seams, segment
 from digitrec.synthetic import draw_number, draw_strokes
 
 
@@ -49,6 +49,41 @@ def test_a_five_with_a_detached_bar_is_one_digit():
     ink = strokes_picture(five)
     assert ndi.label(ink > 0.3)[1] == 2
     assert [len(line) for line in segment(ink_map(paper(ink)))] == [1]
+
+
+@pytest.mark.parametrize("lift", [0.0, 0.06], ids=["level", "raised"])
+def test_a_five_whose_flag_runs_out_to_the_right_is_one_digit(predictor, lift):
+    """The flag overlaps the body for a sliver only, and may sit higher than it."""
+    five = [
+        [(0.8, -lift), (1.3, -0.04 - lift)],  # the flag, drawn on after the body
+        [(0.55, 0.08), (0.5, 0.42), (0.72, 0.4), (0.85, 0.62), (0.7, 0.92), (0.3, 0.95)],
+    ]
+    one = [[(0.6, 0.0), (0.5, 1.0)]]
+    ink = np.maximum(
+        draw_strokes(one, 420, 10, (40, 80, 100, 260)),
+        draw_strokes(five, 420, 10, (160, 80, 280, 260)),
+    )[:320]
+    assert ndi.label(ink > 0.3)[1] == 3  # the 1, the five's body, its flag
+    line = paper(ink)
+    assert predictor.read_number(line).text == "15"
+
+
+def test_a_faint_bar_beside_a_bold_digit_is_not_a_speck(predictor):
+    """Specks are judged digit by digit: a 7's faint bar weighs less than a twentieth of
+    a bold 8 beside it, yet it is the 7's."""
+    eight = draw_strokes(
+        [[(0.5, 0.0), (0.9, 0.22), (0.1, 0.75), (0.5, 1.0), (0.9, 0.75), (0.1, 0.22), (0.5, 0.0)]],
+        200,
+        30,
+        (40, 20, 160, 180),
+    )
+    stem = draw_strokes([[(0.85, 0.0), (0.4, 1.0)]], 200, 12, (40, 20, 160, 180))
+    bar = draw_strokes([[(0.1, 0.0), (0.7, 0.0)]], 200, 6, (40, 20, 160, 180)) * 0.6
+    seven = np.maximum(stem, bar)
+    assert bar.sum() < 0.05 * eight.sum()
+    assert ndi.label(seven > 0.2)[1] == 2  # the bar does not touch the stem
+    reading = predictor.read_number(paper(np.concatenate([eight, seven], axis=1)))
+    assert reading.text == "87"
 
 
 def test_a_crossed_seven_is_one_digit(predictor):
@@ -102,3 +137,113 @@ def test_touching_digits_are_cut_apart(predictor):
 def test_read_number_on_a_blank_picture_is_refused(predictor):
     reading = predictor.read_number(np.full((100, 300), 255, np.uint8))
     assert reading.refused and reading.text == "" and reading.to_dict()["reason"] == "blank"
+
+
+def _digit_at(left: int, width: int = 20) -> _Digit:
+    return _Digit((10, left, 50, left + width), [left])
+
+
+def _ink_for(digits, width=200):
+    ink = np.zeros((60, width), np.float32)
+    labels = np.zeros((60, width), np.int32)
+    for d in digits:
+        for m in d.members:
+            labels[d.top : d.bottom, m : m + 20] = m
+            ink[d.top : d.bottom, m : m + 20] = 1.0
+    return ink, labels
+
+
+def test_a_digit_broken_in_three_pieces_is_joined_back():
+    line = [_digit_at(10, 12), _digit_at(24, 12), _digit_at(38, 12), _digit_at(90)]
+    ink, labels = _ink_for(line)
+
+    def score(pieces):
+        out = []
+        for p in pieces:
+            w = p.shape[1]
+            out.append(0.97 if w >= 38 else 0.99 if w == 20 else 0.3)  # the whole reads well
+        return out
+
+    merged = _merge_broken(line, ink, labels, score)
+    assert [d.members for d in merged] == [[10, 24, 38], [90]]
+
+
+def test_two_digits_that_read_well_apart_stay_apart():
+    line = [_digit_at(10), _digit_at(32)]  # nearly touching: a 4 beside a 1
+    ink, labels = _ink_for(line)
+    merged = _merge_broken(
+        line, ink, labels, lambda pieces: [0.99 if p.shape[1] == 20 else 0.98 for p in pieces]
+    )
+    assert [d.members for d in merged] == [[10], [32]]
+
+
+def test_a_short_stray_stroke_joins_the_digit_it_lies_over_not_the_next_one():
+    """A 6 whose stem came off above its loop, then another digit: the next digit reads
+    as well with the stem as without it, but the stem belongs over the loop it lies on."""
+    boxes = {"loop": (25, 10, 50, 40), "stem": (5, 32, 22, 42), "next": (5, 60, 50, 85)}
+    ink = np.zeros((60, 100), np.float32)
+    labels = np.zeros((60, 100), np.int32)
+    for k, (t, left, b, r) in enumerate(boxes.values(), start=1):
+        ink[t:b, left:r], labels[t:b, left:r] = 1.0, k
+    line = [_Digit(box, [k]) for k, box in enumerate(boxes.values(), start=1)]
+    readings = {  # the recogniser's confidence in each candidate, told by its shape
+        (25, 30): 0.88,  # the loop alone (reads as a 0)
+        (17, 10): 0.92,  # the stem alone (a 1)
+        (45, 32): 0.6,  # loop and stem: the 6, badly written
+        (45, 25): 0.999,  # the next digit
+        (45, 53): 0.998,  # the stem and the next digit
+    }
+
+    def score(pieces):
+        return [readings.get(p.shape, 0.01) for p in pieces]
+
+    merged = _merge_broken(line, ink, labels, score)
+    assert [d.members for d in merged] == [[1, 2], [3]]
+
+
+def test_a_cut_path_passes_between_digits_that_overlap_left_to_right():
+    # two slanted strokes "/ /" whose x ranges overlap, joined by a short bridge at the top
+    ink = np.zeros((60, 60), np.float32)
+    for y in range(60):
+        ink[y, max(0, 30 - y // 2) : 34 - y // 2] = 1.0  # left stroke
+        ink[y, max(0, 46 - y // 2) : 50 - y // 2] = 1.0  # right stroke
+    ink[0:3, 30:50] = 1.0  # where they touch
+    straight = ink[:, 20:45].sum(0).min()  # the least ink any straight cut meets
+    best = _seams(ink, 20, 45, 1)[0]
+    assert np.abs(np.diff(best)).max() <= 1  # a path, moving at most a column a row
+    assert ink[np.arange(60), best].sum() <= 4 < straight / 2  # about the bridge alone
+
+
+@pytest.fixture(scope="module")
+def test_pairs(mnist_dir):
+    """Pairs of MNIST *test* digits run together, as black-on-white pictures 3x MNIST's size,
+    with their true readings."""
+    from PIL import Image
+
+    from digitrec.data import load_mnist
+    from digitrec.redraw import pair_ink
+
+    split = load_mnist("test", mnist_dir, download=False, progress=False)
+    rng = np.random.default_rng(11)
+    pictures = []
+    for i, j in rng.integers(len(split.labels), size=(120, 2)):
+        ink = pair_ink(split.images[i], split.images[j], rng, touch=True)
+        big = Image.fromarray(ink).resize((ink.shape[1] * 3, ink.shape[0] * 3), Image.BICUBIC)
+        pictures.append((paper(np.pad(np.asarray(big), 20)), f"{split.labels[i]}{split.labels[j]}"))
+    return pictures
+
+
+def test_touching_digits_no_cut_separates_are_read_by_the_pair_reader(predictor, test_pairs):
+    assert predictor.pairs is not None  # the bundled pair reader
+    without = Predictor(pairs=False)
+    right = np.mean([predictor.read_number(p).text == t for p, t in test_pairs])
+    cut_only = np.mean([without.read_number(p).text == t for p, t in test_pairs])
+    assert right >= 0.88 and right >= cut_only + 0.1, (right, cut_only)
+
+
+def test_one_long_slanted_digit_is_not_read_as_two(predictor):
+    ink = draw_strokes([[(0.0, 1.0), (1.0, 0.0)]], 200, 10, (20, 60, 180, 140))
+    assert predictor.read_number(paper(ink)).text == "1"
+    four = [[(0.55, 0.0), (0.1, 0.62), (0.95, 0.62)], [(0.7, 0.3), (0.68, 1.0)]]
+    wide_four = draw_strokes(four, 200, 10, (10, 40, 190, 160))
+    assert predictor.read_number(paper(wide_four)).text == "4"

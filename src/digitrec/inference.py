@@ -17,14 +17,15 @@ from .calibrate import softmax
 from .cards import CARD_KEY, read_card
 from .config import IMAGE_SIZE
 from .errors import EmptyImageError, ModelError
-from .preprocess import ImageInput, fit_and_centre, picture_ink, to_mnist
+from .preprocess import ImageInput, fit_and_centre, fit_pair, picture_ink, to_mnist
 from .segment import segment
 
 BUNDLED_MODEL = "default.onnx"
+BUNDLED_PAIR_READER = "pairs.onnx"
 
 
-def bundled_model_path() -> Path:
-    return Path(str(resources.files("digitrec") / "weights" / BUNDLED_MODEL))
+def bundled_model_path(name: str = BUNDLED_MODEL) -> Path:
+    return Path(str(resources.files("digitrec") / "weights" / name))
 
 
 def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
@@ -161,6 +162,17 @@ class _TorchBackend:
             return self.model(self.torch.from_numpy(batch)).numpy()
 
 
+def _backend(path: Path, threads: int | None):
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    if suffix == ".onnx":
+        return _OnnxBackend(path, threads)
+    if suffix in (".safetensors", ".json"):
+        return _TorchBackend(path, threads)
+    raise ModelError(f"{path} is not a digitrec model: use a .onnx or .safetensors file")
+
+
 class Predictor:
     """Reads digits with one model: `predict` a single digit, `read_number` several.
 
@@ -172,23 +184,26 @@ class Predictor:
         model: str | os.PathLike | None = None,
         threads: int | None = None,
         threshold: float | None = None,
+        pairs: str | os.PathLike | bool = True,
     ):
         self.path = resolve_model_path(model)
-        suffix = self.path.suffix.lower()
-        if suffix == ".onnx":
-            self.backend = _OnnxBackend(self.path, threads)
-        elif suffix in (".safetensors", ".json"):
-            self.backend = _TorchBackend(self.path, threads)
-        else:
-            raise ModelError(
-                f"{self.path} is not a digitrec model: use a .onnx or .safetensors file"
-            )
+        self.backend = _backend(self.path, threads)
         self.card: dict = self.backend.card
         calibration = self.card.get("calibration", {})
         self.temperature = float(calibration.get("temperature", 1.0))
         self.threshold = float(
             threshold if threshold is not None else calibration.get("threshold", DEFAULT_THRESHOLD)
         )
+        # The pair reader (read_number): the bundled one unless another file or False is given
+        self.pairs = None
+        if pairs is True and bundled_model_path(BUNDLED_PAIR_READER).is_file():
+            pairs = bundled_model_path(BUNDLED_PAIR_READER)
+        if pairs not in (True, False, None):
+            self.pairs = _backend(Path(pairs), threads)
+            pair_card = self.pairs.card
+            if pair_card.get("train", {}).get("task") != "pairs":
+                raise ModelError(f"{pairs} is not a pair reader (its card names no task pairs)")
+            self.pair_temperature = float(pair_card["calibration"]["temperature"])
 
     @property
     def name(self) -> str:
@@ -235,6 +250,12 @@ class Predictor:
                 results[i] = p
         return results
 
+    def read_pair(self, ink: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (2, 10) of the two touching digits in a piece of ink."""
+        x = fit_pair(ink)[None, None].astype(np.float32)
+        logits = self.pairs.logits(x).reshape(-1, 10)
+        return softmax(logits, self.pair_temperature)
+
     def read_number(self, image: ImageInput) -> NumberReading:
         """Every digit in the picture: lines top to bottom, digits left to right, each with
         its box (in the picture's pixels) and confidence."""
@@ -248,9 +269,13 @@ class Predictor:
             return [float(p.max()) for p in probs]
 
         lines = []
-        for line in segment(ink, score):
+        for line in segment(ink, score, self.read_pair if self.pairs else None):
             inputs = np.stack([fit_and_centre(s.ink) for s in line])
-            predictions = self.judge(self.classify(inputs), inputs)
+            probs = self.classify(inputs)
+            for i, s in enumerate(line):
+                if s.probabilities is not None:  # read whole with its touching neighbour
+                    probs[i] = s.probabilities
+            predictions = self.judge(probs, inputs)
             for p, s in zip(predictions, line, strict=True):
                 p.box = tuple(round(v / scale) for v in s.box)
             lines.append(predictions)
