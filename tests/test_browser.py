@@ -69,15 +69,28 @@ def page(browser, server):
     page.context.close()
 
 
+def stroke_done(page, count: int):
+    """Wait until the pad holds `count` strokes and none is open, as a hand would before the
+    next one: events sent faster than the page takes them would test the test, not the page."""
+    expect(page.locator("#stage")).to_have_attribute("data-strokes", str(count))
+    expect(page.locator("#stage")).to_have_attribute("data-drawing", "0")
+
+
+def strokes_on(page) -> int:
+    return int(page.locator("#stage").get_attribute("data-strokes") or 0)
+
+
 def draw(page, strokes, steps: int = 12):
     box = page.locator("#pad").bounding_box()
-    for stroke in strokes:
+    before = strokes_on(page)
+    for n, stroke in enumerate(strokes, 1):
         x, y = stroke[0]
         page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
         page.mouse.down()
         for x, y in stroke[1:]:
             page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=steps)
         page.mouse.up()
+        stroke_done(page, before + n)
 
 
 def settled(page, answer: str):
@@ -309,7 +322,8 @@ def touch_draw(page, strokes):
     """Draw with a finger: touch events through the DevTools protocol."""
     cdp = page.context.new_cdp_session(page)
     box = page.locator("#pad").bounding_box()
-    for stroke in strokes:
+    before = strokes_on(page)
+    for n, stroke in enumerate(strokes, 1):
         points = []
         for (x0, y0), (x1, y1) in zip(stroke, stroke[1:], strict=False):
             points += [(x0 + (x1 - x0) * t / 12, y0 + (y1 - y0) * t / 12) for t in range(12)]
@@ -319,6 +333,7 @@ def touch_draw(page, strokes):
             at = {"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]}
             cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [at]})
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+        stroke_done(page, before + n)
     cdp.detach()
 
 

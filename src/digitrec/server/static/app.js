@@ -93,6 +93,9 @@ function render() {
   ctx.setTransform(k, 0, 0, k, 0, 0);
   paint(ctx, W, H);
   stage.classList.toggle("inked", !isEmpty());
+  // for tests and assistive tools: how many strokes the pad holds, and whether one is open
+  stage.dataset.strokes = String(state.strokes.length);
+  stage.dataset.drawing = state.drawing === null ? "0" : "1";
   drawBoxes();
 }
 
@@ -137,10 +140,14 @@ pad.addEventListener("pointermove", (e) => {
 function endStroke(e) {
   if (e.pointerId !== state.drawing) return;
   state.drawing = null;
+  stage.dataset.drawing = "0";
   schedule(0);
 }
 pad.addEventListener("pointerup", endStroke);
 pad.addEventListener("pointercancel", endStroke);
+// a pointer whose capture is lost without an up or cancel (the window lost focus, the
+// browser took the gesture) must not leave the pad ignoring every later stroke
+pad.addEventListener("lostpointercapture", endStroke);
 
 function undo() {
   if (state.strokes.length) state.strokes.pop();
