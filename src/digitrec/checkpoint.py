@@ -3,6 +3,7 @@ how it was made. Never pickle. Needs torch (the `train` extra)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -30,6 +31,15 @@ def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, card: dict)
         save_file(weights, tmp, metadata={CARD_KEY: json.dumps(card)})
     write_atomic(card_path(path), (json.dumps(card, indent=2) + "\n").encode())
     return path
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """SHA-256 of every weight and buffer, by name: equal digests, equal models."""
+    h = hashlib.sha256()
+    for name, value in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, dict]:

@@ -17,26 +17,31 @@ from .errors import DigitrecError
 
 def _train(args) -> int:
     from .config import DEFAULT_PRESET, preset
-    from .train import fit, resume_config
+    from .ensemble import MEMBER_DIR, fit_ensemble
+    from .errors import ConfigError
+    from .train import fit, ranks_from_env, resume_config
 
-    out = Path(args.out or f"runs/{args.preset or DEFAULT_PRESET}")
+    name = args.preset or DEFAULT_PRESET
+    if args.ensemble is not None and args.ensemble < 2:
+        raise ConfigError(f"--ensemble needs at least 2 members, not {args.ensemble}")
+    out = Path(args.out or f"runs/{name}" + (f"-ensemble{args.ensemble}" if args.ensemble else ""))
     overrides = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
     if args.dry_run:
         overrides.update(epochs=1, limit=2 * (args.batch_size or 128))
     elif args.limit:
         overrides["limit"] = args.limit
     if args.resume:
-        cfg = resume_config(out, epochs=args.epochs)
+        # an ensemble keeps its recipe in its first member until the whole of it is saved
+        first = out / MEMBER_DIR.format(1)
+        cfg = resume_config(out if not args.ensemble else first, epochs=args.epochs)
     else:
-        cfg = preset(args.preset or DEFAULT_PRESET, **overrides)
+        cfg = preset(name, **overrides)
     command = "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    path, card = fit(
-        cfg,
-        out,
+    common = dict(
         data_dir=args.data_dir,
         device=args.device,
         resume=args.resume,
@@ -44,12 +49,17 @@ def _train(args) -> int:
         progress=not args.quiet,
         command=command,
     )
+    if args.ensemble:
+        path, card = fit_ensemble(cfg, args.ensemble, out, **common)
+    else:
+        path, card = fit(cfg, out, **common)
     m = card["metrics"]
     test = "pairs of MNIST test digits" if cfg.task == "pairs" else "MNIST test"
-    print(
-        f"saved {path} (epoch {m['epochs']}): validation {100 * m['val_accuracy']:.2f}%, "
-        f"{test} {100 * m['test_accuracy']:.2f}%, {card['training_seconds']:.0f} s"
-    )
+    if ranks_from_env().main:  # under torchrun, one line for the run, not one per process
+        print(
+            f"saved {path} (epoch {m['epochs']}): validation {100 * m['val_accuracy']:.2f}%, "
+            f"{test} {100 * m['test_accuracy']:.2f}%, {card['training_seconds']:.0f} s"
+        )
     return 130 if card.get("interrupted") else 0
 
 
@@ -260,6 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: runs/<preset>)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        metavar="N",
+        help="train N members (seeds seed..seed+N-1) and save them as one model that averages "
+        "their probabilities (default output: runs/<preset>-ensembleN)",
+    )
     p.add_argument("--resume", action="store_true", help="continue a stopped run in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
     p.add_argument("--limit", type=int, help="train on the first N training images only")

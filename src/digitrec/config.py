@@ -22,6 +22,7 @@ class ModelConfig:
     width: int = 32  # channels of the first block (bncnn); doubled in the second
     hidden: int = 256  # units of the dense layer
     dropout: float = 0.3
+    members: int = 1  # over 1: an ensemble of that many such nets, averaging probabilities
 
 
 @dataclass(frozen=True)

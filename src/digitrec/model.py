@@ -3,7 +3,10 @@ returns logits; the MNIST normalisation is the first layer, so no caller repeats
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .config import IMAGE_SIZE, MNIST_MEAN, MNIST_STD, NUM_CLASSES, ModelConfig
@@ -147,6 +150,20 @@ class PairNet(nn.Module):
         return self.layers(x).view(-1, 2, NUM_CLASSES)
 
 
+class Ensemble(nn.Module):
+    """Several nets of one architecture reading the same pictures. Returns the log of their
+    mean probabilities: logits whose softmax is the members' average, so an ensemble is
+    served, calibrated and exported exactly like a single model."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.stack([F.log_softmax(m(x), dim=-1) for m in self.members])
+        return torch.logsumexp(log_probs, dim=0) - math.log(len(self.members))
+
+
 ARCHITECTURES = {
     "seed": SeedNet,
     "compact": CompactNet,
@@ -166,7 +183,11 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         raise ConfigError(
             f"unknown architecture {cfg.arch!r}: known are {', '.join(ARCHITECTURES)}"
         )
-    return ARCHITECTURES[cfg.arch](cfg)
+    if cfg.members < 1:
+        raise ConfigError(f"an ensemble needs at least one member, not {cfg.members}")
+    if cfg.members == 1:
+        return ARCHITECTURES[cfg.arch](cfg)
+    return Ensemble([ARCHITECTURES[cfg.arch](cfg) for _ in range(cfg.members)])
 
 
 def count_parameters(model: nn.Module) -> int:

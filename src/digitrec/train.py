@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from .checkpoint import (
     load_train_state,
     save_checkpoint,
     save_train_state,
+    weights_digest,
 )
 from .config import NUM_CLASSES, TrainConfig
 from .data import load_mnist
@@ -60,6 +62,50 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in ("cpu", "cuda"):
         raise ConfigError(f"unknown device {name!r}: use auto, cpu or cuda")
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process stands in a distributed run (torchrun sets RANK, WORLD_SIZE and
+    LOCAL_RANK); one process alone is rank 0 of 1."""
+
+    rank: int = 0
+    world: int = 1
+    local: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def ranks_from_env() -> Ranks:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Ranks()
+    return Ranks(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def _join_process_group(ranks: Ranks, dev: torch.device) -> tuple[torch.device, bool]:
+    """The device this rank trains on, and whether this call started the process group
+    (NCCL between GPUs, gloo between CPU processes)."""
+    import torch.distributed as dist
+
+    if dev.type == "cuda":
+        dev = torch.device("cuda", ranks.local)
+        torch.cuda.set_device(dev)
+    if dist.is_initialized():
+        return dev, False
+    dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return dev, True
+
+
+def _sync_buffers(model: torch.nn.Module) -> None:
+    """Rank 0's batch-norm statistics to every rank: parameters agree after every step (their
+    gradients are averaged), running statistics only once they are sent."""
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer, 0)
 
 
 def use_bf16(precision: str, device: torch.device) -> bool:
@@ -250,11 +296,15 @@ def fit(
     force: bool = False,
     progress: bool = True,
     command: str = "",
+    data: TrainData | None = None,
 ) -> tuple[Path, dict]:
     """Train, saving a checkpoint after every epoch; returns the final checkpoint and card.
 
     With resume=True, `cfg` must be the run's own recipe (see resume_config).
     Ctrl-C stops after cleaning up; the last finished epoch's checkpoint is kept and reported.
+    `data` (from prepare_data, on the training device) saves preparing it again.
+    Under torchrun, every process trains on its share of each batch (DistributedDataParallel:
+    NCCL on GPUs, gloo on CPUs); rank 0 writes the files.
     """
     out = Path(out_dir)
     weights_path = out / WEIGHTS_NAME
@@ -267,10 +317,20 @@ def fit(
     elif weights_path.exists() and not force:
         raise OutputExistsError(f"{weights_path} exists; use --force to overwrite it, or --resume")
 
-    dev = resolve_device(device)
-    data = prepare_data(cfg, data_dir, dev, progress)
+    ranks = ranks_from_env()
+    dev, started_group = resolve_device(device), False
+    if ranks.world > 1:
+        dev, started_group = _join_process_group(ranks, dev)
+    progress = progress and ranks.main
+    if data is None:
+        data = prepare_data(cfg, data_dir, dev, progress)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
+    net = model
+    if ranks.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     optimizer = _make_optimizer(cfg, model)
     rows: list[dict] = []
     start_epoch, elapsed = 1, 0.0
@@ -279,7 +339,7 @@ def fit(
         info = load_train_state(state_path, optimizer)
         rows, start_epoch, elapsed = info["rows"], info["epoch"] + 1, info["seconds"]
 
-    total_steps = math.ceil(len(data.y) / cfg.batch_size) * cfg.epochs
+    total_steps = steps_per_epoch(len(data.y), cfg.batch_size, ranks) * cfg.epochs
     card = {
         "name": out.name,
         "version": __version__,
@@ -297,11 +357,17 @@ def fit(
             "validation": {"size": len(data.y_val), "split_seed": VAL_SPLIT_SEED},
         },
     }
+    if ranks.world > 1:
+        card["distributed"] = {"world_size": ranks.world, "backend": _backend_name()}
     out.mkdir(parents=True, exist_ok=True)
     interrupted = False
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
-            row = _train_epoch(model, optimizer, cfg, epoch, data, total_steps, progress)
+            row = _train_epoch(net, optimizer, cfg, epoch, data, total_steps, progress, ranks)
+            if ranks.world > 1:
+                _sync_buffers(model)
+            if not ranks.main:
+                continue
             row["val_loss"], row["val_accuracy"] = evaluate(model, data.x_val, data.y_val)
             rows.append(row)
             elapsed += row["seconds"]
@@ -331,6 +397,41 @@ def fit(
         )
         model, _ = load_checkpoint(weights_path, device=str(dev))
 
+    if ranks.world > 1:
+        return _finish_distributed(
+            model, weights_path, ranks, started_group, cfg, data, interrupted
+        )
+    return weights_path, _finish(model, weights_path, cfg, data, interrupted)
+
+
+def _backend_name() -> str:
+    import torch.distributed as dist
+
+    return str(dist.get_backend())
+
+
+def _finish_distributed(
+    model, weights_path: Path, ranks: Ranks, started_group: bool, cfg, data, interrupted: bool
+):
+    """Every rank's weights compared through their digests; rank 0 finishes the card; the
+    others wait for it, then read it."""
+    import torch.distributed as dist
+
+    digests: list = [None] * ranks.world
+    dist.all_gather_object(digests, weights_digest(model))
+    if ranks.main:
+        agree = {"rank_weights_sha256": digests}
+        card = _finish(model, weights_path, cfg, data, interrupted, agree)
+    dist.barrier()
+    if not ranks.main:
+        card = read_card(weights_path)
+    if started_group:
+        dist.destroy_process_group()
+    return weights_path, card
+
+
+def _finish(model, weights_path: Path, cfg, data, interrupted: bool, distributed=None) -> dict:
+    """Measure on the test set, calibrate on the validation split, save the final card."""
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
     card = read_card(weights_path)
     # every digit read is calibrated alike: a pair reader's two heads are pooled
@@ -346,8 +447,18 @@ def fit(
         test_loss=round(test_loss, 5), test_accuracy=test_acc, test_n=len(data.y_test)
     )
     card["interrupted"] = interrupted
+    if distributed:
+        card["distributed"].update(distributed)
     save_checkpoint(weights_path, model, card)
-    return weights_path, card
+    return card
+
+
+def steps_per_epoch(n: int, batch_size: int, ranks: Ranks = Ranks()) -> int:
+    """Steps in one pass over n pictures. Ranks split every batch between them, so a last
+    batch too small to give each rank a picture is left out."""
+    if ranks.world == 1:
+        return math.ceil(n / batch_size)
+    return n // batch_size + (n % batch_size >= ranks.world)
 
 
 def _metrics(rows: list[dict]) -> dict:
@@ -361,16 +472,23 @@ def _metrics(rows: list[dict]) -> dict:
     }
 
 
-def _train_epoch(model, optimizer, cfg, epoch, data: TrainData, total_steps, progress) -> dict:
+def _train_epoch(
+    model, optimizer, cfg, epoch, data: TrainData, total_steps, progress, ranks: Ranks = Ranks()
+) -> dict:
     x, y, outliers = data.x, data.y, data.outliers
     dev = x.device
-    steps_per_epoch = math.ceil(len(y) / cfg.batch_size)
+    steps = steps_per_epoch(len(y), cfg.batch_size, ranks)
     # Every epoch draws from its own seed, so a resumed run repeats an uninterrupted one.
     gen = torch.Generator(device=dev).manual_seed(cfg.seed * 100_003 + epoch)
     torch.manual_seed(cfg.seed * 100_003 + epoch)
-    order = torch.randperm(len(y), generator=gen, device=dev)
-    n_out = int(cfg.outlier_share * cfg.batch_size) if outliers is not None else 0
-    n_extra = int(cfg.redrawn_share * cfg.batch_size) if data.extra is not None else 0
+    order = torch.randperm(len(y), generator=gen, device=dev)  # the same on every rank
+    if ranks.world > 1:  # ... but each rank distorts its share of a batch its own way
+        gen = torch.Generator(device=dev).manual_seed(
+            cfg.seed * 100_003 + epoch + 1_000_003 * ranks.rank
+        )
+    share = cfg.batch_size / ranks.world
+    n_out = int(cfg.outlier_share * share) if outliers is not None else 0
+    n_extra = int(cfg.redrawn_share * share) if data.extra is not None else 0
     bf16 = use_bf16(cfg.precision, dev)
     model.train()
     loss_sum = torch.zeros((), device=dev)
@@ -378,7 +496,7 @@ def _train_epoch(model, optimizer, cfg, epoch, data: TrainData, total_steps, pro
     seen = 0
     start = time.perf_counter()
     bar = tqdm(
-        range(steps_per_epoch),
+        range(steps),
         desc=f"epoch {epoch}/{cfg.epochs}",
         disable=not progress,
         leave=False,
@@ -387,7 +505,7 @@ def _train_epoch(model, optimizer, cfg, epoch, data: TrainData, total_steps, pro
     )
     lr = cfg.lr
     for i in bar:
-        idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][ranks.rank :: ranks.world]
         yb = y[idx]
         xb = x[idx]
         if n_extra:
@@ -398,7 +516,7 @@ def _train_epoch(model, optimizer, cfg, epoch, data: TrainData, total_steps, pro
             pick = torch.randint(len(outliers), (n_out,), generator=gen, device=dev)
             xb = torch.cat([xb, outliers[pick]])
         xb = augment_batch(xb, cfg.augment, gen)
-        lr = lr_at(cfg, (epoch - 1) * steps_per_epoch + i, total_steps)
+        lr = lr_at(cfg, (epoch - 1) * steps + i, total_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
@@ -415,7 +533,7 @@ def _train_epoch(model, optimizer, cfg, epoch, data: TrainData, total_steps, pro
         loss_sum += loss.detach() * len(yb)
         correct += right.sum()
         seen += len(yb)
-        if progress and (i % 20 == 0 or i == steps_per_epoch - 1):
+        if progress and (i % 20 == 0 or i == steps - 1):
             rate = seen / (time.perf_counter() - start)
             bar.set_postfix(
                 loss=f"{loss_sum.item() / seen:.4f}",
@@ -423,6 +541,14 @@ def _train_epoch(model, optimizer, cfg, epoch, data: TrainData, total_steps, pro
                 img_s=f"{rate:.0f}",
             )
     seconds = time.perf_counter() - start
+    if ranks.world > 1:  # the epoch's figures over every rank's share
+        import torch.distributed as dist
+
+        totals = torch.stack(
+            [loss_sum.float(), correct.float(), torch.tensor(float(seen), device=dev)]
+        )
+        dist.all_reduce(totals)
+        loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
     return {
         "epoch": epoch,
         "train_loss": round(loss_sum.item() / seen, 5),
