@@ -25,12 +25,12 @@ run: setup
 	$(BIN)/digitrec serve
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts notebooks
+	$(BIN)/ruff format --check src tests benchmarks scripts notebooks
 
 format: setup
-	$(BIN)/ruff check --fix src tests benchmarks scripts
-	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff check --fix src tests benchmarks scripts notebooks
+	$(BIN)/ruff format src tests benchmarks scripts notebooks
 
 test: lint
 	$(BIN)/pytest -q

@@ -451,8 +451,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(db: Path, *args: str, timeout: float = 60):
-    """`digitrec serve` as a user runs it, on a free port; yields its base URL."""
+def running_server(db: Path, *args: str, timeout: float = 60, env: dict | None = None):
+    """`digitrec serve` as a user runs it, on a free port, with `env` added to the
+    environment; yields its base URL."""
     port = free_port()
     exe = Path(sys.executable).parent / "digitrec"
     log = db.with_suffix(".log")
@@ -461,7 +462,7 @@ def running_server(db: Path, *args: str, timeout: float = 60):
             [str(exe), "serve", "--port", str(port), "--db", str(db), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     url = f"http://127.0.0.1:{port}"
     try:

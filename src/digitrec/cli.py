@@ -191,13 +191,16 @@ def _serve(args) -> int:
 
     import uvicorn
 
-    from .server.app import CONFIG_ENV
+    from .server.app import ADMIN_TOKEN_ENV, CONFIG_ENV
 
+    # private to this server (mode 0700): whoever can write here can change its model
+    state_dir = tempfile.mkdtemp(prefix="digitrec-serve-")
     settings = {
         "model": str(model),
         "db": str(db),
         "max_body": int(args.max_body_mb * 1024 * 1024),
         "threads": args.threads,
+        "model_state": str(Path(state_dir) / "model.json"),
     }
     os.environ[CONFIG_ENV] = json.dumps(settings)
     metrics_dir = None
@@ -211,6 +214,8 @@ def _serve(args) -> int:
         f"feedback is stored in {db}; Ctrl-C stops",
         flush=True,
     )
+    if os.environ.get(ADMIN_TOKEN_ENV):
+        print(f"digitrec: ${ADMIN_TOKEN_ENV} is set: POST /api/admin/model changes the model")
     try:
         uvicorn.run(
             "digitrec.server.app:app_from_env",
@@ -223,8 +228,46 @@ def _serve(args) -> int:
             log_level="info",
         )
     finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
+
+
+def _models_list(args) -> int:
+    from .models import list_models, models_dir
+
+    folder = models_dir()
+    entries = list_models(folder)
+    if args.json:
+        listing = {"folder": str(folder), "models": [e.to_dict() for e in entries]}
+        print(json.dumps(listing, indent=2))
+        return 0
+    # MNIST test first, then the other accuracies cards record (heldout, val, ...); a
+    # fine-tune's copies of its parent's (*_accuracy_before) are left to --json
+    found = {k for e in entries for k in e.accuracies if k.endswith("_accuracy")}
+    others = sorted(found - {"test_accuracy"})
+    keys = ["test_accuracy", *others]
+    header = ["name", "parent", "date", *(k.removesuffix("_accuracy") for k in keys), "formats"]
+    rows = [
+        [
+            e.name,
+            e.parent or "-",
+            (e.date or "-")[:16].replace("T", " "),
+            *(_percent(e.accuracies.get(k)) for k in keys),
+            "+".join(e.formats) or "-",
+        ]
+        for e in entries
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row, e in zip([header, *rows], [None, *entries], strict=True):
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        print(line + (f"  ! {e.problem}" if e is not None and e.problem else ""))
+    print(f"models folder: {folder}" + ("" if folder.is_dir() else " (it does not exist yet)"))
     return 0
 
 
@@ -235,6 +278,15 @@ def _feedback_export(args) -> int:
     print(
         f"wrote {n} sample{'s' if n != 1 else ''} from {args.db or default_db_path()} to {args.folder}"
     )
+    return 0
+
+
+def _dataset_from_sheet(args) -> int:
+    from .inference import Predictor
+    from .sheet import sheet_to_dataset
+
+    result = sheet_to_dataset(args.photo, args.rows, args.out, Predictor(args.model), args.force)
+    print(result.summary())
     return 0
 
 
@@ -256,7 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    model_help = "a .onnx or .safetensors model (default: $DIGITREC_MODEL, else the bundled one)"
+    model_help = (
+        "a .onnx or .safetensors file, the name of a model in the models folder "
+        "(digitrec models list), or 'bundled' (default: $DIGITREC_MODEL, else the bundled one)"
+    )
     data_help = "folder of the four MNIST files (default: $DIGITREC_DATA, else the user cache)"
 
     p = sub.add_parser("train", help="train a CNN on MNIST and write a checkpoint")
@@ -343,6 +398,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_serve)
 
+    p = sub.add_parser(
+        "models",
+        help="the models folder: models kept by name for --model",
+        description="Models live in $DIGITREC_MODELS, else $XDG_DATA_HOME/digitrec/models, else "
+        "~/.local/share/digitrec/models: NAME.onnx and/or NAME.safetensors with its card NAME.json.",
+    )
+    models_sub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    m = models_sub.add_parser(
+        "list", help="every model: name, parent, date, accuracies, formats (the bundled one first)"
+    )
+    m.add_argument("--json", action="store_true", help="print machine-readable results only")
+    m.set_defaults(run=_models_list)
+
     p = sub.add_parser("feedback", help="the pictures people corrected on the page")
     feedback_sub = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
     f = feedback_sub.add_parser(
@@ -351,6 +419,26 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("folder", metavar="DIR", help="the folder to write (created if need be)")
     f.add_argument("--db", help=db_help)
     f.set_defaults(run=_feedback_export)
+
+    p = sub.add_parser("dataset", help="make folder datasets of your own digits")
+    dataset_sub = p.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    d = dataset_sub.add_parser(
+        "from-sheet",
+        help="cut the digits out of a photographed sheet, one digit per row, into DIR/<digit>/",
+        description="Each row of the sheet holds copies of one digit. Writes DIR/<digit>/<n>.png "
+        "(each digit's ink, white on black; `digitrec evaluate --images DIR` reads them) and "
+        "DIR/contact-sheet.png, to check the cut-out digits by eye.",
+    )
+    d.add_argument("photo", metavar="PHOTO", help="the sheet: PNG, JPEG, BMP or WebP")
+    d.add_argument(
+        "--rows",
+        required=True,
+        help="the digit written in each row, top to bottom (like 0123456789 or 7777)",
+    )
+    d.add_argument("--out", required=True, metavar="DIR", help="the dataset folder to write")
+    d.add_argument("--force", action="store_true", help="replace a dataset already in DIR")
+    d.add_argument("--model", help=model_help + "; it cuts touching digits and marks doubts")
+    d.set_defaults(run=_dataset_from_sheet)
 
     p = sub.add_parser(
         "draw",

@@ -18,7 +18,7 @@ from .cards import CARD_KEY, read_card
 from .config import IMAGE_SIZE
 from .errors import EmptyImageError, ModelError
 from .preprocess import ImageInput, fit_and_centre, fit_pair, picture_ink, to_mnist
-from .segment import segment
+from .segment import Segment, segment
 
 BUNDLED_MODEL = "default.onnx"
 BUNDLED_PAIR_READER = "pairs.onnx"
@@ -29,12 +29,16 @@ def bundled_model_path(name: str = BUNDLED_MODEL) -> Path:
 
 
 def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
-    """--model, else $DIGITREC_MODEL, else the model shipped in the package."""
+    """--model, else $DIGITREC_MODEL, else the model shipped in the package. Each is a
+    path, 'bundled', or the name of a model in the models folder (digitrec.models)."""
+    from .models import resolve
+
     chosen = model or os.environ.get("DIGITREC_MODEL")
-    path = Path(chosen).expanduser() if chosen else bundled_model_path()
+    if chosen:
+        return resolve(chosen)
+    path = bundled_model_path()
     if not path.is_file():
-        where = "the bundled model" if not chosen else "model file"
-        raise ModelError(f"{where} {path} does not exist")
+        raise ModelError(f"the bundled model {path} does not exist")
     return path
 
 
@@ -256,6 +260,16 @@ class Predictor:
         logits = self.pairs.logits(x).reshape(-1, 10)
         return softmax(logits, self.pair_temperature)
 
+    def segment(self, ink: np.ndarray) -> list[list[Segment]]:
+        """The digits of an ink map (preprocess.picture_ink), lines of segments, cut and
+        joined where this model reads them best (see segment.segment)."""
+
+        def score(pieces: list[np.ndarray]) -> list[float]:
+            probs = self.classify(np.stack([fit_and_centre(p) for p in pieces]))
+            return [float(p.max()) for p in probs]
+
+        return segment(ink, score, self.read_pair if self.pairs else None)
+
     def read_number(self, image: ImageInput) -> NumberReading:
         """Every digit in the picture: lines top to bottom, digits left to right, each with
         its box (in the picture's pixels) and confidence."""
@@ -263,13 +277,8 @@ class Predictor:
             ink, scale = picture_ink(image)
         except EmptyImageError:
             return NumberReading([])
-
-        def score(pieces: list[np.ndarray]) -> list[float]:
-            probs = self.classify(np.stack([fit_and_centre(p) for p in pieces]))
-            return [float(p.max()) for p in probs]
-
         lines = []
-        for line in segment(ink, score, self.read_pair if self.pairs else None):
+        for line in self.segment(ink):
             inputs = np.stack([fit_and_centre(s.ink) for s in line])
             probs = self.classify(inputs)
             for i, s in enumerate(line):

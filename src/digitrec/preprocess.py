@@ -362,10 +362,11 @@ def fit_pair(ink: np.ndarray) -> np.ndarray:
     return fit_and_centre(ink, PAIR_BOX, PAIR_FIELD)
 
 
-def picture_ink(image: ImageInput) -> tuple[np.ndarray, float]:
-    """The ink map of a whole picture (scaled down if very large) and that scale."""
+def picture_ink(image: ImageInput, max_side: int = WORK_SIDE) -> tuple[np.ndarray, float]:
+    """The ink map of a whole picture (scaled down if larger than `max_side`) and that
+    scale."""
     grey = to_grey(load_image(image))
-    small = bounded(grey)
+    small = bounded(grey, max_side)
     return ink_map(small), small.shape[0] / grey.shape[0]
 
 

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from . import __version__
 from .augment import augment_batch
+from .banks import cached
 from .calibrate import calibration_card
 from .cards import read_card
 from .checkpoint import (
@@ -143,7 +144,9 @@ def outlier_bank(
         return None
     n = cfg.outliers if seed_offset == 0 else min(cfg.outliers, 2000)
     seed = cfg.seed * 7919 + seed_offset
-    bank = np.concatenate([non_digit_bank(n, seed=seed), touching_pairs(digits, n // 4, seed=seed)])
+    bank = np.concatenate(
+        [cached(non_digit_bank, n, seed), cached(touching_pairs, digits, n // 4, seed)]
+    )
     return to_tensor_float(bank, device)
 
 
@@ -185,15 +188,16 @@ def prepare_data(cfg: TrainConfig, data_dir, device, progress: bool = True) -> T
         n_train, n_val = min(cfg.pairs, len(train_idx) * 2), min(cfg.val_size, len(val_idx) * 2)
         n_test = min(10000, 2 * cfg.limit) if cfg.limit else 10000
         data = TrainData(
-            *tensors(*pair_bank(images[train_idx], labels[train_idx], n_train, seed)),
-            *tensors(*pair_bank(images[val_idx], labels[val_idx], n_val, seed + 1)),
-            *tensors(*pair_bank(test_split.images, test_split.labels, n_test, seed + 2)),
+            *tensors(*cached(pair_bank, images[train_idx], labels[train_idx], n_train, seed)),
+            *tensors(*cached(pair_bank, images[val_idx], labels[val_idx], n_val, seed + 1)),
+            *tensors(*cached(pair_bank, test_split.images, test_split.labels, n_test, seed + 2)),
             sha256,
         )
         if cfg.outliers:  # single digits, which the pair reader must not read as two
-            lone = lone_digits(images[train_idx], cfg.outliers, seed)
+            lone = cached(lone_digits, images[train_idx], cfg.outliers, seed)
             data.outliers = to_tensor_float(lone, device)
-            data.held_out = to_tensor_float(lone_digits(images[val_idx], 2000, seed + 1), device)
+            held = cached(lone_digits, images[val_idx], 2000, seed + 1)
+            data.held_out = to_tensor_float(held, device)
         return data
     data = TrainData(
         *tensors(images[train_idx], labels[train_idx]),
@@ -202,7 +206,9 @@ def prepare_data(cfg: TrainConfig, data_dir, device, progress: bool = True) -> T
         sha256,
     )
     if cfg.redrawn:
-        data.extra = tensors(*redrawn_bank(images[train_idx], labels[train_idx], cfg.redrawn, seed))
+        data.extra = tensors(
+            *cached(redrawn_bank, images[train_idx], labels[train_idx], cfg.redrawn, seed)
+        )
     data.outliers = outlier_bank(cfg, images[train_idx], device)
     data.held_out = outlier_bank(cfg, images[train_idx], device, seed_offset=1)
     return data
@@ -253,13 +259,13 @@ def _make_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
 
 
 def _write_curves(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a Figure of its own, not pyplot: choosing a backend here would change it for the
+    # whole process (a notebook that trains would stop showing its plots)
+    from matplotlib.figure import Figure
 
     epochs = [r["epoch"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(epochs, [r["train_loss"] for r in rows], label="train")
     ax1.plot(epochs, [r["val_loss"] for r in rows], label="validation")
     ax1.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
@@ -271,7 +277,6 @@ def _write_curves(rows: list[dict], path: Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _write_log(rows: list[dict], path: Path) -> None:

@@ -4,15 +4,16 @@ into a JSON body {"error": {"code": ..., "message": ...}}."""
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import json
 import os
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import perf_counter
 from typing import Annotated
 
-import numpy as np
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,10 +27,12 @@ from ..feedback import FeedbackStore
 from ..inference import Predictor
 from .metrics import Metrics
 from .payload import ApiError, BodyTooLarge
+from .swap import ModelState, load, log, switch, warm_up
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
 STATIC = Path(__file__).parent / "static"
 CONFIG_ENV = "DIGITREC_SERVE_CONFIG"  # how `digitrec serve` hands settings to its workers
+ADMIN_TOKEN_ENV = "DIGITREC_ADMIN_TOKEN"  # unset or empty: no admin route at all
 STARTED = "digitrec.started"  # scope key: when the request reached the app
 
 CODES = {
@@ -49,6 +52,7 @@ class Settings:
     db: str | None = None
     max_body: int = DEFAULT_MAX_BODY
     threads: int | None = 1  # ONNX Runtime threads per worker: one image is too small to split
+    model_state: str | None = None  # the file through which workers follow a model change
 
 
 def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
@@ -59,10 +63,23 @@ def error_response(status: int, code: str, message: str, headers=None) -> JSONRe
 
 
 async def get_predictor(request: Request) -> Predictor:
-    predictor = request.app.state.predictor
-    if predictor is None:
+    app = request.app
+    if app.state.predictor is None:
         raise ApiError(503, "not_ready", "the model is not loaded yet")
-    return predictor
+    # another worker may have changed the model: follow it before this request starts
+    await app.state.model_state.follow(app)
+    return app.state.predictor
+
+
+async def require_admin(request: Request) -> None:
+    """`Authorization: Bearer <$DIGITREC_ADMIN_TOKEN>`, compared in constant time."""
+    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        e = ApiError(401, "unauthorized", "this route needs 'Authorization: Bearer <token>'")
+        e.headers = {"WWW-Authenticate": "Bearer"}
+        raise e
+    if not hmac.compare_digest(given.strip().encode(), request.app.state.admin_token.encode()):
+        raise ApiError(403, "forbidden", "the admin token is wrong")
 
 
 async def get_store(request: Request) -> FeedbackStore:
@@ -181,27 +198,39 @@ def install_error_handlers(app: FastAPI) -> None:
 # ---------------------------------------------------------------- the app
 
 
-def _warm_up(predictor: Predictor) -> None:
-    """One real reading first, so that the first user does not wait for lazy set-up."""
-    stroke = np.zeros((56, 56), np.float32)
-    stroke[8:48, 26:30] = 1.0
-    predictor.predict(stroke)
+async def _load_first(app: FastAPI) -> Predictor:
+    settings: Settings = app.state.settings
+    model = app.state.model_state.startup_model(settings.model)
+    try:
+        return await run_in_threadpool(load, model, settings.threads)
+    except DigitrecError as e:
+        if model == settings.model:
+            raise
+        # the model changed to is unusable since: start as the command line says
+        log.error("digitrec: the model changed to fails (%s); using %s", e, settings.model)
+        return await run_in_threadpool(load, settings.model, settings.threads)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     if app.state.predictor is None:
-        app.state.predictor = await run_in_threadpool(
-            Predictor, settings.model, threads=settings.threads
-        )
+        switch(app, await _load_first(app))
+    else:
+        await run_in_threadpool(warm_up, app.state.predictor)
     own_store = app.state.store is None
     if own_store:
         app.state.store = FeedbackStore(settings.db)
-    await run_in_threadpool(_warm_up, app.state.predictor)
+    poller = None
+    if app.state.model_state.path is not None:
+        poller = asyncio.create_task(app.state.model_state.poll(app))
     try:
         yield
     finally:
+        if poller is not None:
+            poller.cancel()
+            with suppress(asyncio.CancelledError):
+                await poller
         if own_store:
             app.state.store.close()
             app.state.store = None
@@ -214,15 +243,25 @@ def create_app(
     predictor: Predictor | None = None,
     threads: int | None = 1,
     store: FeedbackStore | None = None,
+    model_state: str | os.PathLike | None = None,
+    admin_token: str | None = None,
 ) -> FastAPI:
     """The digitrec web service. The Predictor (`model`, else $DIGITREC_MODEL, else the
     bundled one) and the feedback store (`db`, else the user data folder) are opened in the
-    lifespan unless given."""
-    from .routes import api, pages
+    lifespan unless given. The admin route (changing the model) is there only with an
+    `admin_token`, else $DIGITREC_ADMIN_TOKEN; `model_state` is the file through which the
+    workers of one server follow a change (without it, a change is this process's only)."""
+    from .routes import admin, api, pages
 
     settings = Settings(
-        str(model) if model else None, str(db) if db else None, int(max_body), threads
+        str(model) if model else None,
+        str(db) if db else None,
+        int(max_body),
+        threads,
+        str(model_state) if model_state else None,
     )
+    if admin_token is None:
+        admin_token = os.environ.get(ADMIN_TOKEN_ENV)
     app = FastAPI(
         title="digitrec",
         version=__version__,
@@ -237,8 +276,12 @@ def create_app(
     app.state.predictor = predictor
     app.state.store = store
     app.state.metrics = Metrics()
+    app.state.model_state = ModelState(settings.model_state)
+    app.state.admin_token = admin_token or None
     app.include_router(pages)
     app.include_router(api)
+    if app.state.admin_token:
+        app.include_router(admin)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_handlers(app)
     routes = {r.path for r in [*pages.routes, *api.routes, *app.routes] if hasattr(r, "path")}

@@ -8,16 +8,18 @@ import struct
 from time import perf_counter
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
+from ..errors import DigitrecError
 from ..inference import Prediction, Predictor
+from ..models import served_name
 from ..preprocess import MAX_PIXELS
-from .app import STATIC, MetricsDep, PredictorDep, StoreDep, started_at
-from .payload import FORMATS, ApiError, form_fields, read_request
+from .app import STATIC, MetricsDep, PredictorDep, StoreDep, require_admin, started_at
+from .payload import FORMATS, ApiError, form_fields, parse_json, read_request
 from .schemas import (
     ErrorBody,
     FeedbackFields,
@@ -27,11 +29,14 @@ from .schemas import (
     ImageRequest,
     Info,
     Limits,
+    ModelChange,
+    ModelChanged,
     ModelInfo,
     PredictResponse,
     ReadNumberResponse,
     Ready,
 )
+from .swap import load, switch
 
 ERRORS = {
     400: {"model": ErrorBody, "description": "malformed body (not JSON, broken multipart)"},
@@ -103,7 +108,8 @@ def png_data_url(x: np.ndarray | None) -> str | None:
 
 def model_info(predictor: Predictor) -> ModelInfo:
     card = predictor.card
-    return ModelInfo(name=predictor.name, version=card.get("version"), date=card.get("date"))
+    name = served_name(predictor.path, card)
+    return ModelInfo(name=name, version=card.get("version"), date=card.get("date"))
 
 
 def reading(p: Prediction) -> dict:
@@ -181,7 +187,8 @@ async def feedback(request: Request, predictor: PredictorDep, store: StoreDep, m
     def check_and_store() -> int:
         if predictor.predict(data).reason == "blank":
             raise ApiError(422, "blank_image", "the picture is blank: nothing to learn from")
-        return store.add(data, fields.label, fields.predicted, model=predictor.name)
+        model = served_name(predictor.path, predictor.card)
+        return store.add(data, fields.label, fields.predicted, model=model)
 
     sample_id = await run_in_threadpool(check_and_store)
     metrics.feedback.inc()
@@ -200,6 +207,52 @@ async def info(request: Request, predictor: PredictorDep):
             formats=list(FORMATS.values()),
         ),
     )
+
+
+# ---------------------------------------------------------------- admin (with a token only)
+
+admin = APIRouter(
+    prefix="/api/admin",
+    tags=["admin"],
+    dependencies=[Depends(require_admin)],
+    responses={
+        400: ERRORS[400],
+        401: {"model": ErrorBody, "description": "no bearer token"},
+        403: {"model": ErrorBody, "description": "a wrong token"},
+        422: {"model": ErrorBody, "description": "no such model, or one that cannot read"},
+    },
+)
+
+
+@admin.post(
+    "/model",
+    response_model=ModelChanged,
+    summary="Change the model every worker reads with",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ModelChange.model_json_schema()}},
+        }
+    },
+)
+async def change_model(request: Request, _ready: PredictorDep):
+    """Load the model (a name in the models folder, `bundled`, or a file on the server),
+    read a digit with it, then switch every worker to it. Requests already started finish
+    on the old model; a model that fails to load or read is refused and the old one stays."""
+    # not a declared body parameter: FastAPI would parse that before the token is checked,
+    # and answer a stranger's broken JSON with 400 rather than 401
+    change = parse_json(await request.body(), ModelChange)
+    app = request.app
+    state = app.state.model_state
+    async with state.lock:
+        try:
+            new = await run_in_threadpool(load, change.model, app.state.settings.threads)
+        except DigitrecError as e:
+            raise ApiError(422, "invalid_model", str(e))
+        state.publish(new.path)
+        previous = app.state.predictor
+        switch(app, new)
+    return ModelChanged(model=model_info(new), previous=model_info(previous), path=str(new.path))
 
 
 # ---------------------------------------------------------------- page, health, metrics
@@ -225,10 +278,11 @@ async def healthz():
     responses={503: {"model": ErrorBody}},
 )
 async def readyz(request: Request):
-    predictor = request.app.state.predictor
-    if predictor is None or request.app.state.store is None:
+    app = request.app
+    if app.state.predictor is None or app.state.store is None:
         raise ApiError(503, "not_ready", "the model is not loaded yet")
-    return Ready(status="ready", model=model_info(predictor))
+    await app.state.model_state.follow(app)
+    return Ready(status="ready", model=model_info(app.state.predictor))
 
 
 @pages.get("/metrics", tags=["health"], summary="Prometheus metrics")

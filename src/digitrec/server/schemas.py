@@ -106,6 +106,21 @@ class Info(BaseModel):
     limits: Limits
 
 
+class ModelChange(BaseModel):
+    model: str = Field(
+        min_length=1,
+        description="the name of a model in the server's models folder, 'bundled', "
+        "or the path of a model file on the server",
+        examples=["bundled"],
+    )
+
+
+class ModelChanged(BaseModel):
+    model: ModelInfo = Field(description="the model every worker now reads with")
+    previous: ModelInfo = Field(description="the model this worker read with until now")
+    path: str = Field(description="the model's file on the server")
+
+
 class ErrorDetail(BaseModel):
     code: str = Field(
         description="machine-readable: bad_image, blank_image, unsupported_media_type, "

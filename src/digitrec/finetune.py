@@ -1,0 +1,303 @@
+"""Fine-tuning: `finetune(parent, sources) -> (checkpoint path, card)` adapts a trained model
+to new handwriting (folder datasets, the feedback database) without forgetting MNIST.
+
+Every new picture goes through preprocess.to_mnist, as at inference. A stratified part of
+the new samples is held out to measure; the rest is learned in batches that mix them with
+MNIST's training digits (and, when the parent learned to refuse non-digits, with the same
+kind of non-digits), from the parent's weights, at a low learning rate. The new model is
+calibrated on MNIST's validation split like any other, and its card names its parent and
+the SHA-256 of every data source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import __version__
+from .augment import augment_batch
+from .calibrate import calibration_card
+from .cards import read_card
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import AugmentConfig, TrainConfig
+from .data import list_folder_dataset
+from .errors import BadImageError, ConfigError, DataError, ModelError, OutputExistsError
+from .preprocess import to_mnist
+from .train import evaluate, predict_logits, prepare_data, resolve_device, to_tensor_float
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """How a model is adapted. The defaults keep MNIST's accuracy while learning a new hand."""
+
+    epochs: int = 30  # passes over the new training samples
+    new_per_batch: int = 64  # new samples in each batch ...
+    mnist_per_batch: int = 64  # ... beside this many MNIST training digits
+    lr: float = 5e-4  # peak learning rate: a tenth of training's, the model is already good
+    weight_decay: float = 1e-4
+    warmup: float = 0.1
+    holdout: float = 0.2  # share of the new samples held out to measure (stratified)
+    outliers: int = 4000  # non-digits kept in view when the parent learned to refuse them
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(elastic_px=1.0))
+    seed: int = 0
+
+
+@dataclass
+class Source:
+    """New labelled pictures in MNIST form, and what they came from."""
+
+    kind: str  # "folder" or "feedback"
+    path: Path
+    x: np.ndarray  # (N, 28, 28) float32
+    y: np.ndarray  # (N,) int64
+    sha256: str  # of the pictures and their labels, as read
+    skipped: list[str] = field(default_factory=list)  # pictures that could not be read
+
+    def describe(self) -> dict:
+        return {
+            "kind": self.kind,
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "samples": len(self.y),
+            "skipped": len(self.skipped),
+        }
+
+
+def _mnist_form(pictures, what: str) -> tuple[list[np.ndarray], list[int], list[str]]:
+    """to_mnist over (name, picture, label) triples; unreadable or blank pictures are named
+    and left out, never guessed."""
+    xs, ys, skipped = [], [], []
+    for name, picture, label in pictures:
+        try:
+            xs.append(to_mnist(picture))
+            ys.append(label)
+        except BadImageError as e:
+            skipped.append(f"{name}: {e}")
+    if not xs:
+        raise DataError(f"{what} holds no readable picture of a digit")
+    return xs, ys, skipped
+
+
+def folder_source(root: str | Path) -> Source:
+    """A folder dataset, DIR/<digit>/*.png|jpg; its digest covers every file and label."""
+    items = list_folder_dataset(root)
+    digest = hashlib.sha256()
+    pictures = []
+    for path, label in items:
+        data = path.read_bytes()
+        digest.update(f"{label}/{path.name}\0".encode())
+        digest.update(hashlib.sha256(data).digest())
+        pictures.append((str(path), data, label))
+    xs, ys, skipped = _mnist_form(pictures, str(root))
+    return Source("folder", Path(root), np.stack(xs), np.array(ys), digest.hexdigest(), skipped)
+
+
+def feedback_source(db: str | Path) -> Source:
+    """The corrected samples people stored from the page and the window."""
+    from .feedback import FeedbackStore
+
+    path = Path(db).expanduser()
+    if not path.is_file():
+        raise DataError(f"no feedback database at {path}")
+    digest = hashlib.sha256()
+    pictures = []
+    with FeedbackStore(path) as store:
+        for s in store.samples():
+            digest.update(f"{s.id}:{s.label}\0".encode())
+            digest.update(hashlib.sha256(s.png).digest())
+            pictures.append((f"{path} sample {s.id}", s.png, s.label))
+    if not pictures:
+        raise DataError(f"the feedback database {path} holds no samples yet")
+    xs, ys, skipped = _mnist_form(pictures, str(path))
+    return Source("feedback", path, np.stack(xs), np.array(ys), digest.hexdigest(), skipped)
+
+
+def stratified_split(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, held-out) indices: `share` of every digit held out (at least one of a digit
+    that has two or more samples, none of a digit with one)."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for digit in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == digit))
+        k = 0 if share <= 0 or len(idx) < 2 else max(1, round(share * len(idx)))
+        held += list(idx[:k])
+        train += list(idx[k:])
+    return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def parent_checkpoint(model_path: Path) -> Path:
+    """The PyTorch weights of a model: the file itself, or the .safetensors beside an .onnx."""
+    if model_path.suffix == ".safetensors":
+        return model_path
+    beside = model_path.with_suffix(".safetensors")
+    if beside.is_file():
+        return beside
+    raise ModelError(
+        f"{model_path} has no PyTorch weights beside it ({beside.name}); fine-tuning needs "
+        "the .safetensors checkpoint that `digitrec train` writes"
+    )
+
+
+def _accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float | None:
+    return evaluate(model, x, y)[1] if len(y) else None
+
+
+def finetune(
+    parent: str | Path,
+    sources: list[Source],
+    out: str | Path,
+    cfg: FinetuneConfig = FinetuneConfig(),
+    data_dir=None,
+    device: str = "auto",
+    force: bool = False,
+    progress: bool = True,
+    command: str = "",
+    name: str | None = None,
+) -> tuple[Path, dict]:
+    """Adapt the model at `parent` (.safetensors, or an .onnx with one beside it) to the
+    new samples; write the new checkpoint at `out` (.safetensors) with its card."""
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"{out}: the fine-tuned checkpoint's name must end in .safetensors")
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists; use --force to overwrite it")
+    if not sources:
+        raise ConfigError("nothing to fine-tune on: give --data DIR or --feedback DB")
+    if not 0 <= cfg.holdout < 1:
+        raise ConfigError(f"--holdout must be at least 0 and under 1, not {cfg.holdout}")
+    weights = parent_checkpoint(Path(parent))
+    dev = resolve_device(device)
+    model, parent_card = load_checkpoint(weights, device=str(dev))
+    if parent_card.get("train", {}).get("task", "digits") != "digits":
+        raise ModelError(f"{weights} is not a digit reader; only digit readers are fine-tuned")
+    recipe = TrainConfig.from_dict(parent_card.get("train", {}))
+    x_new = np.concatenate([s.x for s in sources])
+    y_new = np.concatenate([s.y for s in sources])
+    train_idx, held_idx = stratified_split(y_new, cfg.holdout, cfg.seed)
+    if len(train_idx) == 0:
+        raise DataError("every new sample was held out: give more samples or a lower --holdout")
+
+    # MNIST as the parent saw it (the same validation split), non-digits if it learned them
+    mnist_cfg = replace(
+        recipe, outliers=min(recipe.outliers, cfg.outliers), redrawn=0, seed=cfg.seed, limit=None
+    )
+    data = prepare_data(mnist_cfg, data_dir, dev, progress)
+    x_train = to_tensor_float(x_new[train_idx], dev)
+    y_train = torch.from_numpy(y_new[train_idx]).to(dev)
+    x_held = to_tensor_float(x_new[held_idx], dev)
+    y_held = torch.from_numpy(y_new[held_idx]).to(dev)
+
+    before = {
+        "heldout_accuracy_before": _accuracy(model, x_held, y_held),
+        "test_accuracy_before": _accuracy(model, data.x_test, data.y_test),
+    }
+    start = time.perf_counter()
+    _adapt(model, cfg, x_train, y_train, data, recipe, progress)
+    seconds = time.perf_counter() - start
+    val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
+    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+    metrics = {
+        **before,
+        "heldout_accuracy": _accuracy(model, x_held, y_held),
+        "heldout_n": len(held_idx),
+        "val_loss": round(val_loss, 5),
+        "val_accuracy": val_acc,
+        "test_loss": round(test_loss, 5),
+        "test_accuracy": test_acc,
+        "test_n": len(data.y_test),
+        "epochs": cfg.epochs,
+    }
+    card = {
+        "name": name or out.stem,
+        "version": __version__,
+        "command": command,
+        "seed": cfg.seed,
+        "device": dev.type,
+        "torch": torch.__version__,
+        "model": parent_card["model"],
+        "train": parent_card.get("train", {}),
+        "finetune": {
+            **{k: v for k, v in cfg.__dict__.items() if k != "augment"},
+            "augment": cfg.augment.__dict__,
+            "new_train_samples": len(train_idx),
+        },
+        "parameters": parent_card.get("parameters"),
+        "parent": {
+            "name": parent_card.get("name", weights.stem),
+            "path": str(weights.resolve()),
+            "sha256": file_sha256(weights),
+        },
+        "data": {
+            "sha256": data.sha256,
+            "sources": [s.describe() for s in sources],
+            "validation": parent_card.get("data", {}).get("validation"),
+        },
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "training_seconds": round(seconds, 1),
+        "metrics": metrics,
+        "calibration": calibration_card(
+            predict_logits(model, data.x_val).cpu().numpy(),
+            data.y_val.cpu().numpy(),
+            None if data.held_out is None else predict_logits(model, data.held_out).cpu().numpy(),
+            recipe.max_refused,
+        ),
+        "interrupted": False,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out, model, card)
+    return out, read_card(out)
+
+
+def _adapt(model, cfg: FinetuneConfig, x, y, data, recipe: TrainConfig, progress: bool) -> None:
+    """The training loop: every step a batch of new samples beside MNIST digits (and
+    non-digits taught as none of the ten), one-cycle learning rate."""
+    from tqdm import tqdm
+
+    dev = x.device
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    per_epoch = max(1, -(-len(y) // cfg.new_per_batch))
+    total = cfg.epochs * per_epoch
+    n_out = int(recipe.outlier_share * cfg.mnist_per_batch) if data.outliers is not None else 0
+    warm = max(1, int(cfg.warmup * total))
+    model.train()
+    steps = tqdm(range(total), desc="fine-tuning", disable=not progress, file=sys.stderr)
+    for step in steps:
+        if step < warm:
+            lr = cfg.lr * (0.1 + 0.9 * step / warm)
+        else:
+            lr = cfg.lr * 0.5 * (1 + np.cos(np.pi * (step - warm) / max(1, total - warm)))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        new = torch.randint(len(y), (min(cfg.new_per_batch, len(y)),), generator=gen, device=dev)
+        old = torch.randint(len(data.y), (cfg.mnist_per_batch,), generator=gen, device=dev)
+        xb = torch.cat([x[new], data.x[old]])
+        yb = torch.cat([y[new], data.y[old]])
+        if n_out:
+            pick = torch.randint(len(data.outliers), (n_out,), generator=gen, device=dev)
+            xb = torch.cat([xb, data.outliers[pick]])
+        out = model(augment_batch(xb, cfg.augment, gen)).float()
+        loss = F.cross_entropy(out[: len(yb)], yb)
+        if n_out:
+            loss = loss + recipe.outlier_weight * -F.log_softmax(out[len(yb) :], dim=-1).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    model.eval()
