@@ -1,7 +1,9 @@
 import hashlib
+import json
 
 import numpy as np
 import pytest
+from conftest import EXAMPLES, run_cli
 from PIL import Image
 
 from digitrec.checkpoint import load_checkpoint
@@ -116,3 +118,23 @@ def test_bad_requests_are_refused_clearly(tiny_run, tiny_onnx, hand, tmp_path):
     lone.write_bytes(tiny_onnx.read_bytes())
     with pytest.raises(ModelError, match="no PyTorch weights"):
         finetune(lone, [source], tmp_path / "c.safetensors")
+
+
+def test_finetune_command_writes_a_model_the_folder_lists(hand, tiny_run, tmp_path, mnist_dir):
+    parent, parent_card = tiny_run
+    env = {"DIGITREC_MODELS": str(tmp_path / "models"), "DIGITREC_DATA": str(mnist_dir)}
+    args = ["finetune", "--from", parent, "--data", hand, "--name", "mine", "--epochs", "4"]
+    done = run_cli(*args, "--quiet", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "held-out new samples:" in done.stdout and "MNIST test:" in done.stdout
+    assert (tmp_path / "models" / "mine.onnx").is_file()
+    listed = run_cli("models", "list", "--json", env=env)
+    [mine] = [m for m in json.loads(listed.stdout)["models"] if m["name"] == "mine"]
+    assert mine["parent"] == parent_card["name"]
+    read = run_cli("predict", "--model", "mine", EXAMPLES / "7-photo.jpg", "--json", env=env)
+    assert read.returncode in (0, 1) and json.loads(read.stdout)["digit"] is not None
+    # the same name again is refused without --force, and nothing is lost
+    again = run_cli(*args, "--quiet", env=env)
+    assert again.returncode == 2 and "--force" in again.stderr
+    nothing = run_cli("finetune", "--from", parent, env=env)
+    assert nothing.returncode == 2 and "nothing to fine-tune on" in nothing.stderr

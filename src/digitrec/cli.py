@@ -63,6 +63,81 @@ def _train(args) -> int:
     return 130 if card.get("interrupted") else 0
 
 
+def _finetune(args) -> int:
+    import datetime as dt
+    from dataclasses import replace
+
+    from .errors import ConfigError, OutputExistsError
+    from .export import export_checkpoint
+    from .finetune import FinetuneConfig, feedback_source, finetune, folder_source
+    from .inference import resolve_model_path
+    from .models import models_dir
+
+    if not args.data and args.feedback is None:
+        raise ConfigError("nothing to fine-tune on: give --data DIR (one or more) or --feedback")
+    parent = resolve_model_path(args.parent)
+    if args.out:
+        out = Path(args.out)
+        name = out.stem
+    else:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = args.name or f"{parent.stem if parent.stem != 'default' else 'bundled'}-ft-{stamp}"
+        out = models_dir() / f"{name}.safetensors"
+    if out.with_suffix(".onnx").exists() and not args.force:
+        raise OutputExistsError(f"{out.with_suffix('.onnx')} exists; use --force to overwrite it")
+    sources = [folder_source(d) for d in args.data or []]
+    if args.feedback is not None:
+        from .feedback import default_db_path
+
+        sources.append(feedback_source(args.feedback or default_db_path()))
+    for s in sources:
+        for problem in s.skipped:
+            print(f"digitrec: skipped {problem}", file=sys.stderr)
+    cfg = FinetuneConfig()
+    cfg = replace(
+        cfg,
+        **{
+            k: v
+            for k, v in dict(epochs=args.epochs, holdout=args.holdout, seed=args.seed).items()
+            if v is not None
+        },
+    )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    command = "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    path, card = finetune(
+        parent,
+        sources,
+        out,
+        cfg,
+        data_dir=args.data_dir,
+        device=args.device,
+        force=args.force,
+        progress=not args.quiet,
+        command=command,
+        name=name,
+    )
+    onnx, _ = export_checkpoint(path, path.with_suffix(".onnx"), force=True)
+    m = card["metrics"]
+
+    def pct(v):
+        return "-" if v is None else f"{100 * v:.2f}%"
+
+    new = sum(s["samples"] for s in card["data"]["sources"])
+    print(f"new samples: {new} ({m['heldout_n']} held out to measure, the rest learned)")
+    print(
+        f"held-out new samples: {pct(m['heldout_accuracy_before'])} -> {pct(m['heldout_accuracy'])}"
+    )
+    print(f"MNIST test:           {pct(m['test_accuracy_before'])} -> {pct(m['test_accuracy'])}")
+    print(
+        f"saved {onnx} and {path} ({card['training_seconds']:.0f} s of fine-tuning); "
+        f"read with it: --model {name if not args.out else onnx}"
+    )
+    return 0
+
+
 def _export(args) -> int:
     from .export import export_checkpoint
 
@@ -364,6 +439,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print machine-readable results only")
     p.set_defaults(run=_predict)
+
+    p = sub.add_parser(
+        "finetune",
+        help="adapt a model to new handwriting (folder datasets, feedback) without forgetting MNIST",
+        description="Mixes the new samples with MNIST's training digits, holds out part of the "
+        "new samples to measure, prints accuracy before and after on them and on MNIST's test "
+        "set, and writes the new model (ONNX and checkpoint, its card naming its parent and the "
+        "SHA-256 of every data source) into the models folder.",
+    )
+    p.add_argument("--from", dest="parent", required=True, metavar="MODEL", help=model_help)
+    p.add_argument(
+        "--data", action="append", metavar="DIR", help="a folder dataset DIR/<digit>/*.png (repeat)"
+    )
+    p.add_argument(
+        "--feedback",
+        nargs="?",
+        const="",
+        metavar="DB",
+        help="also learn the samples in the feedback database (default: the one serve and draw use)",
+    )
+    p.add_argument("--name", help="the new model's name in the models folder")
+    p.add_argument("--out", help="write FILE.safetensors (and .onnx) here instead")
+    p.add_argument("--epochs", type=int, help="passes over the new samples (default: 30)")
+    p.add_argument(
+        "--holdout", type=float, help="share of the new samples held out to measure (default 0.2)"
+    )
+    p.add_argument("--seed", type=int, help="random seed (default: 0)")
+    p.add_argument("--data-dir", help=data_help)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
+    p.add_argument("--force", action="store_true", help="overwrite a model of that name")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_finetune)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX and check it against PyTorch")
     p.add_argument("--model", required=True, help="a .safetensors checkpoint")
