@@ -211,7 +211,10 @@ class Predictor:
 
     @property
     def name(self) -> str:
-        return str(self.card.get("name", self.path.stem))
+        """Its name in the models folder (what --model calls it), else its card's."""
+        from .models import served_name
+
+        return served_name(self.path, self.card)
 
     def classify(self, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Calibrated probabilities (N, 10) for pictures already in MNIST form, (N, 28, 28)."""

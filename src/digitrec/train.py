@@ -327,6 +327,8 @@ def fit(
     if ranks.world > 1:
         dev, started_group = _join_process_group(ranks, dev)
     progress = progress and ranks.main
+    if dev.type == "cuda":  # fixed picture sizes: let cuDNN pick its fastest kernels once
+        torch.backends.cudnn.benchmark = True
     if data is None:
         data = prepare_data(cfg, data_dir, dev, progress)
     torch.manual_seed(cfg.seed)

@@ -16,7 +16,6 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..errors import DigitrecError
 from ..inference import Prediction, Predictor
-from ..models import served_name
 from ..preprocess import MAX_PIXELS
 from .app import STATIC, MetricsDep, PredictorDep, StoreDep, require_admin, started_at
 from .payload import FORMATS, ApiError, form_fields, parse_json, read_request
@@ -108,8 +107,7 @@ def png_data_url(x: np.ndarray | None) -> str | None:
 
 def model_info(predictor: Predictor) -> ModelInfo:
     card = predictor.card
-    name = served_name(predictor.path, card)
-    return ModelInfo(name=name, version=card.get("version"), date=card.get("date"))
+    return ModelInfo(name=predictor.name, version=card.get("version"), date=card.get("date"))
 
 
 def reading(p: Prediction) -> dict:
@@ -187,7 +185,7 @@ async def feedback(request: Request, predictor: PredictorDep, store: StoreDep, m
     def check_and_store() -> int:
         if predictor.predict(data).reason == "blank":
             raise ApiError(422, "blank_image", "the picture is blank: nothing to learn from")
-        model = served_name(predictor.path, predictor.card)
+        model = predictor.name
         return store.add(data, fields.label, fields.predicted, model=model)
 
     sample_id = await run_in_threadpool(check_and_store)

@@ -30,7 +30,6 @@ from starlette.concurrency import run_in_threadpool
 from ..errors import DigitrecError, ModelError
 from ..files import atomic_path
 from ..inference import Predictor
-from ..models import served_name
 
 POLL_SECONDS = 0.5  # how soon an idle worker follows a change (a busy one follows at once)
 # uvicorn's own logger, so that these lines go where the server's own lines go
@@ -156,5 +155,5 @@ class ModelState:
 
 def switch(app, predictor: Predictor) -> None:
     app.state.predictor = predictor  # one reference assignment: atomic for every reader
-    name = served_name(predictor.path, predictor.card)
+    name = predictor.name
     log.info("digitrec: worker %d reads with model %s (%s)", os.getpid(), name, predictor.path)
