@@ -31,22 +31,22 @@ def test_an_ensemble_needs_a_member():
 @pytest.fixture(scope="module")
 def ensemble_run(tmp_path_factory, mnist_dir):
     out = tmp_path_factory.mktemp("ensemble")
-    cfg = preset("fast", epochs=1, limit=2000, seed=3)
+    cfg = preset("fast", epochs=3, limit=2000, seed=3)
     return fit_ensemble(cfg, 2, out, data_dir=mnist_dir, progress=False, command="test")
 
 
 def test_ensemble_training_writes_members_and_one_model(ensemble_run):
     path, card = ensemble_run
-    assert card["model"]["members"] == 2 and card["model"]["arch"] == "compact"
+    assert card["model"]["members"] == 2 and card["model"]["arch"] == "quick"
     assert [m["seed"] for m in card["ensemble"]] == [3, 4]
     for member in card["ensemble"]:
         assert (path.parent / member["path"]).is_file()
     model, loaded = load_checkpoint(path)
     assert isinstance(model, Ensemble) and loaded == card
-    # averaging helps, or at least does not hurt much: the ensemble reads like its members
-    best_member = max(m["test_accuracy"] for m in card["ensemble"])
-    assert card["metrics"]["test_accuracy"] > best_member - 0.01
-    assert card["metrics"]["test_accuracy"] > 0.85
+    # averaging probabilities reads at least about as well as its members do on average
+    members = [m["test_accuracy"] for m in card["ensemble"]]
+    assert card["metrics"]["test_accuracy"] >= sum(members) / len(members) - 0.005
+    assert card["metrics"]["test_accuracy"] > 0.9
     assert 0 < card["calibration"]["threshold"] < 1
 
 
@@ -64,7 +64,7 @@ def test_an_ensemble_is_served_like_a_single_model(ensemble_run, tmp_path):
 
 def test_ensemble_resume_keeps_finished_members(ensemble_run, mnist_dir):
     path, card = ensemble_run
-    cfg = preset("fast", epochs=1, limit=2000, seed=3)
+    cfg = preset("fast", epochs=3, limit=2000, seed=3)
     member = path.parent / card["ensemble"][0]["path"]
     before = member.stat().st_mtime_ns
     with pytest.raises(OutputExistsError, match="--resume"):

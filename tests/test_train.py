@@ -32,7 +32,7 @@ def test_run_writes_log_curves_and_a_complete_card(tiny_run):
     on_disk = json.loads(path.with_suffix(".json").read_text())
     assert on_disk == card
     assert card["format"] == "digitrec-model/1"
-    assert card["model"]["arch"] == "compact" and card["train"]["preset"] == "fast"
+    assert card["model"]["arch"] == "quick" and card["train"]["preset"] == "fast"
     assert card["data"]["sha256"] == MNIST_FILES
     assert card["seed"] == 1 and card["command"] == "test" and card["version"]
     assert card["date"].startswith("20") and card["interrupted"] is False

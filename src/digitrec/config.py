@@ -99,13 +99,14 @@ def _seed() -> TrainConfig:
 
 
 def _fast() -> TrainConfig:
-    # >= 99.0% in about 10 s on two CPU cores: a 64k-parameter net, two epochs, no
+    # >= 99.0% in under 15 s of wall time on two CPU cores, start-up and data loading
+    # included: a 0.2 M-parameter net with one convolution per scale, one epoch, no
     # augmentation, a one-cycle schedule, bfloat16 where the CPU does it fast.
     return TrainConfig(
         preset="fast",
-        model=ModelConfig(arch="compact", width=16, hidden=0, dropout=0.0),
+        model=ModelConfig(arch="quick", width=16, hidden=64, dropout=0.0),
         augment=AugmentConfig(enabled=False),
-        epochs=2,
+        epochs=1,
         batch_size=128,
         lr=4e-3,
         warmup=0.2,

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import importlib
 import math
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,6 +23,7 @@ from .augment import augment_batch
 from .banks import cached
 from .calibrate import calibration_card
 from .cards import read_card
+from .charts import curves_png
 from .checkpoint import (
     STATE_NAME,
     WEIGHTS_NAME,
@@ -125,8 +128,10 @@ def use_bf16(precision: str, device: torch.device) -> bool:
 
 
 def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], channels-last."""
-    return to_tensor_float(np.asarray(images, dtype=np.float32) / 255.0, device)
+    """uint8 (N, 28, 28) -> float (N, 1, 28, 28) in [0, 1], channels-last. The bytes go to
+    the device and become floats there: a quarter of the copy, no host-side float array."""
+    x = torch.from_numpy(np.require(images, np.uint8, ["C", "W"])).to(device)
+    return x.unsqueeze(1).float().div_(255.0).contiguous(memory_format=torch.channels_last)
 
 
 def to_tensor_float(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -230,7 +235,7 @@ def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
 
 
 @torch.inference_mode()
-def predict_logits(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+def predict_logits(model, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     model.eval()
     return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
@@ -246,8 +251,21 @@ def _loss_and_right(logits: torch.Tensor, y: torch.Tensor, smoothing: float = 0.
 
 def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of a model on prepared tensors."""
-    loss, right = _loss_and_right(predict_logits(model, x), y)
+    return loss_and_accuracy(predict_logits(model, x), y)
+
+
+def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    loss, right = _loss_and_right(logits, y)
     return loss.item(), right.float().mean().item()
+
+
+def _import_optimizer_support() -> None:
+    """torch's optimizers import torch._dynamo when the first one is made (a second or
+    more): do it on a thread while the data loads, not after."""
+    if "torch._dynamo" not in sys.modules:
+        threading.Thread(
+            target=importlib.import_module, args=("torch._dynamo",), daemon=True
+        ).start()
 
 
 def _make_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
@@ -256,27 +274,6 @@ def _make_optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
     if cfg.optimizer == "adamw":
         return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     raise ConfigError(f"unknown optimizer {cfg.optimizer!r}: use adam or adamw")
-
-
-def _write_curves(rows: list[dict], path: Path) -> None:
-    # a Figure of its own, not pyplot: choosing a backend here would change it for the
-    # whole process (a notebook that trains would stop showing its plots)
-    from matplotlib.figure import Figure
-
-    epochs = [r["epoch"] for r in rows]
-    fig = Figure(figsize=(10, 4))
-    ax1, ax2 = fig.subplots(1, 2)
-    ax1.plot(epochs, [r["train_loss"] for r in rows], label="train")
-    ax1.plot(epochs, [r["val_loss"] for r in rows], label="validation")
-    ax1.set(xlabel="epoch", ylabel="cross-entropy", title="Loss")
-    ax2.plot(epochs, [100 * r["train_accuracy"] for r in rows], label="train")
-    ax2.plot(epochs, [100 * r["val_accuracy"] for r in rows], label="validation")
-    ax2.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
 
 
 def _write_log(rows: list[dict], path: Path) -> None:
@@ -322,6 +319,7 @@ def fit(
     elif weights_path.exists() and not force:
         raise OutputExistsError(f"{weights_path} exists; use --force to overwrite it, or --resume")
 
+    _import_optimizer_support()
     ranks = ranks_from_env()
     dev, started_group = resolve_device(device), False
     if ranks.world > 1:
@@ -368,6 +366,7 @@ def fit(
         card["distributed"] = {"world_size": ranks.world, "backend": _backend_name()}
     out.mkdir(parents=True, exist_ok=True)
     interrupted = False
+    val_logits = None
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             row = _train_epoch(net, optimizer, cfg, epoch, data, total_steps, progress, ranks)
@@ -375,7 +374,8 @@ def fit(
                 _sync_buffers(model)
             if not ranks.main:
                 continue
-            row["val_loss"], row["val_accuracy"] = evaluate(model, data.x_val, data.y_val)
+            val_logits = predict_logits(model, data.x_val)  # calibration reuses the last
+            row["val_loss"], row["val_accuracy"] = loss_and_accuracy(val_logits, data.y_val)
             rows.append(row)
             elapsed += row["seconds"]
             card.update(
@@ -388,7 +388,7 @@ def fit(
                 state_path, optimizer, {"epoch": epoch, "rows": rows, "seconds": elapsed}
             )
             _write_log(rows, out / LOG_NAME)
-            _write_curves(rows, out / CURVES_NAME)
+            curves_png(rows, out / CURVES_NAME)
             if progress:
                 print(
                     f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
@@ -403,12 +403,13 @@ def fit(
             f"\ninterrupted: keeping the checkpoint of epoch {rows[-1]['epoch']}", file=sys.stderr
         )
         model, _ = load_checkpoint(weights_path, device=str(dev))
+        val_logits = None
 
     if ranks.world > 1:
         return _finish_distributed(
             model, weights_path, ranks, started_group, cfg, data, interrupted
         )
-    return weights_path, _finish(model, weights_path, cfg, data, interrupted)
+    return weights_path, _finish(model, weights_path, cfg, data, interrupted, val_logits)
 
 
 def _backend_name() -> str:
@@ -428,7 +429,7 @@ def _finish_distributed(
     dist.all_gather_object(digests, weights_digest(model))
     if ranks.main:
         agree = {"rank_weights_sha256": digests}
-        card = _finish(model, weights_path, cfg, data, interrupted, agree)
+        card = _finish(model, weights_path, cfg, data, interrupted, distributed=agree)
     dist.barrier()
     if not ranks.main:
         card = read_card(weights_path)
@@ -437,13 +438,18 @@ def _finish_distributed(
     return weights_path, card
 
 
-def _finish(model, weights_path: Path, cfg, data, interrupted: bool, distributed=None) -> dict:
-    """Measure on the test set, calibrate on the validation split, save the final card."""
+def _finish(
+    model, weights_path: Path, cfg, data, interrupted: bool, val_logits=None, distributed=None
+) -> dict:
+    """Measure on the test set, calibrate on the validation split (its logits from the last
+    epoch, when given), save the final card."""
     test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
     card = read_card(weights_path)
+    if val_logits is None:
+        val_logits = predict_logits(model, data.x_val)
     # every digit read is calibrated alike: a pair reader's two heads are pooled
     card["calibration"] = calibration_card(
-        predict_logits(model, data.x_val).reshape(-1, NUM_CLASSES).cpu().numpy(),
+        val_logits.reshape(-1, NUM_CLASSES).cpu().numpy(),
         data.y_val.reshape(-1).cpu().numpy(),
         None
         if data.held_out is None
