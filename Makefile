@@ -35,10 +35,10 @@ format: setup
 test: lint
 	$(BIN)/pytest -q
 
-# Train the bundled models (the digit reader with the default preset, the pair reader that
+# Train the bundled models (the digit reader with the bundled preset, the pair reader that
 # read_number uses for touching digits) and export them beside their checkpoints.
 model: setup
-	$(BIN)/digitrec train --out runs/bundled --force
+	$(BIN)/digitrec train --preset bundled --out runs/bundled --force
 	$(BIN)/digitrec export --model runs/bundled/model.safetensors --out $(WEIGHTS)/default.onnx --force
 	cp runs/bundled/model.safetensors $(WEIGHTS)/default.safetensors
 	$(BIN)/digitrec train --preset pairs --out runs/pairs --force

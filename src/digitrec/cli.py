@@ -391,7 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a CNN on MNIST and write a checkpoint")
     p.add_argument(
-        "--preset", help="recipe: seed, fast, best, or pairs (the pair reader; default: best)"
+        "--preset",
+        help="recipe: seed, fast, best, bundled (the shipped model's), or pairs (the pair "
+        "reader); default: best",
     )
     p.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")

@@ -50,29 +50,6 @@ def _conv_bn(
     return [conv, nn.BatchNorm2d(cout), nn.ReLU()]
 
 
-class BNCNN(nn.Sequential):
-    """Two blocks of two 3x3 conv-BN-ReLU layers, each ending in 2x2 max pooling, then a
-    batch-normalised dense layer with dropout."""
-
-    def __init__(self, cfg: ModelConfig):
-        w = cfg.width
-        super().__init__(
-            Normalize(),
-            *_conv_bn(1, w),
-            *_conv_bn(w, w),
-            nn.MaxPool2d(2),
-            *_conv_bn(w, 2 * w),
-            *_conv_bn(2 * w, 2 * w),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(2 * w * 7 * 7, cfg.hidden, bias=False),
-            nn.BatchNorm1d(cfg.hidden),
-            nn.ReLU(),
-            nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, NUM_CLASSES),
-        )
-
-
 def _head(features: int, cfg: ModelConfig) -> list[nn.Module]:
     """Flattened maps to ten logits: a batch-normalised dense layer of `hidden` units with
     dropout (most of the parameters for a sliver of the arithmetic, as the maps are small),
@@ -87,6 +64,24 @@ def _head(features: int, cfg: ModelConfig) -> list[nn.Module]:
         nn.Dropout(cfg.dropout),
         nn.Linear(cfg.hidden, NUM_CLASSES),
     ]
+
+
+class BNCNN(nn.Sequential):
+    """Two blocks of two 3x3 conv-BN-ReLU layers, each ending in 2x2 max pooling, then a
+    batch-normalised dense layer with dropout."""
+
+    def __init__(self, cfg: ModelConfig):
+        w = cfg.width
+        super().__init__(
+            Normalize(),
+            *_conv_bn(1, w),
+            *_conv_bn(w, w),
+            nn.MaxPool2d(2),
+            *_conv_bn(w, 2 * w),
+            *_conv_bn(2 * w, 2 * w),
+            nn.MaxPool2d(2),
+            *_head(2 * w * 7 * 7, cfg),
+        )
 
 
 class CompactNet(nn.Sequential):
