@@ -1,4 +1,4 @@
-"""The bundled model's promise: >= 99.5% on MNIST's 10,000 test images, and no less than its
+"""The bundled model's promise: >= 99.6% on MNIST's 10,000 test images, and no less than its
 card says (minus 0.05 points)."""
 
 import json
@@ -6,7 +6,7 @@ import json
 from digitrec.evaluate import evaluate_mnist
 from digitrec.inference import Predictor, bundled_model_path
 
-FLOOR = 0.995
+FLOOR = 0.996  # the bundled model reads 99.63%: a retrained one must not read less
 
 
 def test_bundled_model_meets_its_accuracy_floor(mnist_dir):

@@ -27,6 +27,7 @@ SAME_DIGIT_GAP = 0.35  # ... if the vertical gap is under this share of the tall
 BAR_HEIGHT = 0.3  # a piece this flat beside a taller one (a share of its height) may be a bar
 SAME_LINE_Y = 0.4  # y-overlap, as a share of the shorter digit, that makes one line
 WIDE = 1.15  # a digit wider than this times its height may be two touching digits
+SURELY_WIDE = 1.6  # ... and one wider than this is taken for two without the odds against
 SURE = 0.9  # ... and so may a narrower piece read with less confidence than this
 NARROW = 0.7  # ... unless it is narrower than this times its height
 STROKE = 0.3  # ink above this counts when looking for the thinnest place to cut
@@ -312,7 +313,7 @@ def _best_split(
     pair = None
     if w <= WIDE * h and (confidences[0] >= SURE or w <= NARROW * h):
         return best, pair
-    extra = 0.0 if w > WIDE * h else np.log(EXTRA_DIGIT)
+    extra = 0.0 if w > SURELY_WIDE * h else np.log(EXTRA_DIGIT)
     likeliest = _log(confidences)
     guess = max(2, round(w / (DIGIT_ASPECT * h)))
     for k in range(2, min(MAX_TOUCHING, guess + 1) + 1):
