@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--holdout", type=float, default=None)
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     cfg = FinetuneConfig()

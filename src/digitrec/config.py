@@ -121,9 +121,7 @@ def _best() -> TrainConfig:
 def _bundled() -> TrainConfig:
     # The model shipped in the package: the best recipe, longer, on a net small enough to
     # read 10,000+ digits a second on two cores (see benchmarks/architectures.py).
-    return replace(
-        _best(), preset="bundled", model=ModelConfig("compact", 16, 256, 0.3), epochs=50
-    )
+    return replace(_best(), preset="bundled", model=ModelConfig("compact", 16, 256, 0.3), epochs=50)
 
 
 def _pairs() -> TrainConfig:
