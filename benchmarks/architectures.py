@@ -35,9 +35,10 @@ from digitrec.model import build_model, count_parameters
 
 NETWORKS = {
     "seed (original design)": ModelConfig("seed", 32, 128, 0.5),
+    "quick w16, dense 64 (preset fast)": ModelConfig("quick", 16, 64, 0.0),
     "compact w16": ModelConfig("compact", 16, 0, 0.1),
     "compact w16, dense 128": ModelConfig("compact", 16, 128, 0.3),
-    "compact w16, dense 256": ModelConfig("compact", 16, 256, 0.3),
+    "compact w16, dense 256 (bundled)": ModelConfig("compact", 16, 256, 0.3),
     "compact w32, dense 256": ModelConfig("compact", 32, 256, 0.3),
     "bncnn w32, dense 256 (bundled until 2026-12)": ModelConfig("bncnn", 32, 256, 0.3),
     "deep w16 (7 conv)": ModelConfig("deep", 16, 0, 0.3),

@@ -64,13 +64,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--holdout", type=float, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--mnist-per-batch", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     cfg = FinetuneConfig()
     cfg = replace(
         cfg,
         **{
-            k: v for k, v in dict(holdout=args.holdout, epochs=args.epochs).items() if v is not None
+            k: v
+            for k, v in dict(
+                holdout=args.holdout,
+                epochs=args.epochs,
+                lr=args.lr,
+                mnist_per_batch=args.mnist_per_batch,
+            ).items()
+            if v is not None
         },
     )
     parent_path = resolve_model_path(args.model)

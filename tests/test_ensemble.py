@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -26,6 +28,16 @@ def test_an_ensemble_returns_logits_of_its_members_mean_probabilities():
 def test_an_ensemble_needs_a_member():
     with pytest.raises(ConfigError, match="at least one member"):
         build_model(ModelConfig(members=0))
+
+
+def test_an_ensemble_is_refused_under_torchrun(monkeypatch, tmp_path):
+    # members are trained one after another in one process; torchrun would train each on
+    # every rank with the data on one device, so it says how to do it instead
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(ConfigError, match="without torchrun"):
+        fit_ensemble(preset("fast"), 2, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +74,14 @@ def test_an_ensemble_is_served_like_a_single_model(ensemble_run, tmp_path):
     assert from_onnx.threshold == pytest.approx(card["calibration"]["threshold"])
 
 
-def test_ensemble_resume_keeps_finished_members(ensemble_run, mnist_dir):
+def test_ensemble_resume_keeps_finished_members(ensemble_run, mnist_dir, tmp_path):
     path, card = ensemble_run
+    run = shutil.copytree(path.parent, tmp_path / "run")  # the module's run stays as it is
     cfg = preset("fast", epochs=3, limit=2000, seed=3)
-    member = path.parent / card["ensemble"][0]["path"]
+    member = run / card["ensemble"][0]["path"]
     before = member.stat().st_mtime_ns
     with pytest.raises(OutputExistsError, match="--resume"):
-        fit_ensemble(cfg, 2, path.parent, data_dir=mnist_dir, progress=False)
-    _, again = fit_ensemble(cfg, 2, path.parent, data_dir=mnist_dir, progress=False, resume=True)
+        fit_ensemble(cfg, 2, run, data_dir=mnist_dir, progress=False)
+    _, again = fit_ensemble(cfg, 2, run, data_dir=mnist_dir, progress=False, resume=True)
     assert member.stat().st_mtime_ns == before
     assert again["metrics"]["test_accuracy"] == card["metrics"]["test_accuracy"]

@@ -17,6 +17,7 @@ from digitrec.finetune import (
     folder_source,
     stratified_split,
 )
+from digitrec.inference import Predictor
 
 QUICK = FinetuneConfig(epochs=12, holdout=0.3, seed=1)
 
@@ -132,7 +133,16 @@ def test_finetune_command_writes_a_model_the_folder_lists(hand, tiny_run, tmp_pa
     [mine] = [m for m in json.loads(listed.stdout)["models"] if m["name"] == "mine"]
     assert mine["parent"] == parent_card["name"]
     read = run_cli("predict", "--model", "mine", EXAMPLES / "7-photo.jpg", "--json", env=env)
-    assert read.returncode in (0, 1) and json.loads(read.stdout)["digit"] is not None
+    assert read.returncode in (0, 1), read.stderr
+    # --model mine read with the new model (not the bundled one or its parent)
+    mine_reads = Predictor(tmp_path / "models" / "mine.onnx").predict(EXAMPLES / "7-photo.jpg")
+    assert json.loads(read.stdout)["probabilities"] == pytest.approx(
+        mine_reads.probabilities.tolist(), abs=1e-6
+    )
+    # a name that is a path or the bundled model's is refused before any work
+    for bad in ("../elsewhere", "bundled", "x.onnx"):
+        refused = run_cli(*args[:-4], "--name", bad, "--quiet", env=env)
+        assert refused.returncode == 2 and "plain name" in refused.stderr, bad
     # the same name again is refused without --force, and nothing is lost
     again = run_cli(*args, "--quiet", env=env)
     assert again.returncode == 2 and "--force" in again.stderr

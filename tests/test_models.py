@@ -12,7 +12,6 @@ from conftest import EXAMPLES, run_cli
 from digitrec.errors import ModelError
 from digitrec.inference import Predictor, bundled_model_path, resolve_model_path
 from digitrec.models import (
-    bundled_path,
     find_model,
     list_models,
     models_dir,
@@ -71,10 +70,6 @@ def test_the_folder_is_env_then_xdg_then_home(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert models_dir() == tmp_path / "home" / ".local" / "share" / "digitrec" / "models"
-
-
-def test_the_bundled_model_is_the_one_inference_ships():
-    assert bundled_path() == bundled_model_path()
 
 
 def test_listing_gives_the_bundled_model_first_then_each_with_its_card(folder, tiny_onnx):

@@ -15,6 +15,18 @@ from . import __version__
 from .errors import DigitrecError
 
 
+def _command() -> str:
+    """The command line as typed, for the model card."""
+    return "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 def _train(args) -> int:
     from .config import DEFAULT_PRESET, preset
     from .ensemble import MEMBER_DIR, fit_ensemble
@@ -36,18 +48,14 @@ def _train(args) -> int:
         cfg = resume_config(out if not args.ensemble else first, epochs=args.epochs)
     else:
         cfg = preset(name, **overrides)
-    command = "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    _set_threads(args.threads)
     common = dict(
         data_dir=args.data_dir,
         device=args.device,
         resume=args.resume,
         force=args.force,
         progress=not args.quiet,
-        command=command,
+        command=_command(),
     )
     if args.ensemble:
         path, card = fit_ensemble(cfg, args.ensemble, out, **common)
@@ -71,17 +79,22 @@ def _finetune(args) -> int:
     from .export import export_checkpoint
     from .finetune import FinetuneConfig, feedback_source, finetune, folder_source
     from .inference import resolve_model_path
-    from .models import models_dir
+    from .models import BUNDLED, bundled_path, looks_like_path, models_dir
 
     if not args.data and args.feedback is None:
         raise ConfigError("nothing to fine-tune on: give --data DIR (one or more) or --feedback")
+    if args.name is not None and (looks_like_path(args.name) or args.name in ("", BUNDLED)):
+        raise ConfigError(
+            f"--name {args.name!r}: give a plain name for the models folder (not a path, a "
+            f"file name or {BUNDLED!r}); --out FILE.safetensors writes anywhere else"
+        )
     parent = resolve_model_path(args.parent)
     if args.out:
         out = Path(args.out)
         name = out.stem
     else:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = args.name or f"{parent.stem if parent.stem != 'default' else 'bundled'}-ft-{stamp}"
+        name = args.name or f"{BUNDLED if parent == bundled_path() else parent.stem}-ft-{stamp}"
         out = models_dir() / f"{name}.safetensors"
     if out.with_suffix(".onnx").exists() and not args.force:
         raise OutputExistsError(f"{out.with_suffix('.onnx')} exists; use --force to overwrite it")
@@ -102,11 +115,7 @@ def _finetune(args) -> int:
             if v is not None
         },
     )
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    command = "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    _set_threads(args.threads)
     path, card = finetune(
         parent,
         sources,
@@ -116,21 +125,19 @@ def _finetune(args) -> int:
         device=args.device,
         force=args.force,
         progress=not args.quiet,
-        command=command,
+        command=_command(),
         name=name,
     )
     onnx, _ = export_checkpoint(path, path.with_suffix(".onnx"), force=True)
     m = card["metrics"]
-
-    def pct(v):
-        return "-" if v is None else f"{100 * v:.2f}%"
-
     new = sum(s["samples"] for s in card["data"]["sources"])
     print(f"new samples: {new} ({m['heldout_n']} held out to measure, the rest learned)")
     print(
-        f"held-out new samples: {pct(m['heldout_accuracy_before'])} -> {pct(m['heldout_accuracy'])}"
+        f"held-out new samples: {_percent(m['heldout_accuracy_before'])} -> {_percent(m['heldout_accuracy'])}"
     )
-    print(f"MNIST test:           {pct(m['test_accuracy_before'])} -> {pct(m['test_accuracy'])}")
+    print(
+        f"MNIST test:           {_percent(m['test_accuracy_before'])} -> {_percent(m['test_accuracy'])}"
+    )
     print(
         f"saved {onnx} and {path} ({card['training_seconds']:.0f} s of fine-tuning); "
         f"read with it: --model {name if not args.out else onnx}"
@@ -268,14 +275,17 @@ def _serve(args) -> int:
 
     from .server.app import ADMIN_TOKEN_ENV, CONFIG_ENV
 
-    # private to this server (mode 0700): whoever can write here can change its model
-    state_dir = tempfile.mkdtemp(prefix="digitrec-serve-")
+    # With the admin route on, workers follow model changes through a file in a folder
+    # private to this server (mode 0700): whoever can write there can change its model.
+    state_dir = (
+        tempfile.mkdtemp(prefix="digitrec-serve-") if os.environ.get(ADMIN_TOKEN_ENV) else None
+    )
     settings = {
         "model": str(model),
         "db": str(db),
         "max_body": int(args.max_body_mb * 1024 * 1024),
         "threads": args.threads,
-        "model_state": str(Path(state_dir) / "model.json"),
+        "model_state": str(Path(state_dir) / "model.json") if state_dir else None,
     }
     os.environ[CONFIG_ENV] = json.dumps(settings)
     metrics_dir = None
@@ -303,7 +313,8 @@ def _serve(args) -> int:
             log_level="info",
         )
     finally:
-        shutil.rmtree(state_dir, ignore_errors=True)
+        if state_dir:
+            shutil.rmtree(state_dir, ignore_errors=True)
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
@@ -463,9 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", help="the new model's name in the models folder")
     p.add_argument("--out", help="write FILE.safetensors (and .onnx) here instead")
-    p.add_argument("--epochs", type=int, help="passes over the new samples (default: 30)")
+    p.add_argument("--epochs", type=int, help="passes over the new samples (default: 40)")
     p.add_argument(
-        "--holdout", type=float, help="share of the new samples held out to measure (default 0.2)"
+        "--holdout", type=float, help="share of the new samples held out to measure (default 0.1)"
     )
     p.add_argument("--seed", type=int, help="random seed (default: 0)")
     p.add_argument("--data-dir", help=data_help)

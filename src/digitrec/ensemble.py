@@ -19,7 +19,7 @@ from .checkpoint import STATE_NAME, WEIGHTS_NAME, load_checkpoint, save_checkpoi
 from .config import NUM_CLASSES, TrainConfig
 from .errors import ConfigError, OutputExistsError
 from .model import build_model, count_parameters
-from .train import evaluate, fit, predict_logits, prepare_data, resolve_device
+from .train import evaluate, fit, predict_logits, prepare_data, ranks_from_env, resolve_device
 
 MEMBER_DIR = "member-{}"
 
@@ -62,6 +62,11 @@ def fit_ensemble(
         raise ConfigError(f"an ensemble needs at least 2 members, not {members}")
     if cfg.task != "digits":
         raise ConfigError("ensembles are for the digit reader (task digits)")
+    if ranks_from_env().world > 1:
+        raise ConfigError(
+            "--ensemble trains its members one after another in one process: run it without "
+            "torchrun (or train each member under torchrun with --seed, one run each)"
+        )
     out = Path(out_dir)
     weights_path = out / WEIGHTS_NAME
     if weights_path.exists() and not (force or resume):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -17,29 +16,18 @@ from .calibrate import softmax
 from .cards import CARD_KEY, read_card
 from .config import IMAGE_SIZE
 from .errors import EmptyImageError, ModelError
+from .models import BUNDLED, resolve, served_name
+from .models import bundled_path as bundled_model_path
 from .preprocess import ImageInput, fit_and_centre, fit_pair, picture_ink, to_mnist
 from .segment import Segment, segment
 
-BUNDLED_MODEL = "default.onnx"
 BUNDLED_PAIR_READER = "pairs.onnx"
-
-
-def bundled_model_path(name: str = BUNDLED_MODEL) -> Path:
-    return Path(str(resources.files("digitrec") / "weights" / name))
 
 
 def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
     """--model, else $DIGITREC_MODEL, else the model shipped in the package. Each is a
     path, 'bundled', or the name of a model in the models folder (digitrec.models)."""
-    from .models import resolve
-
-    chosen = model or os.environ.get("DIGITREC_MODEL")
-    if chosen:
-        return resolve(chosen)
-    path = bundled_model_path()
-    if not path.is_file():
-        raise ModelError(f"the bundled model {path} does not exist")
-    return path
+    return resolve(model or os.environ.get("DIGITREC_MODEL") or BUNDLED)
 
 
 REASONS = {
@@ -193,6 +181,7 @@ class Predictor:
         self.path = resolve_model_path(model)
         self.backend = _backend(self.path, threads)
         self.card: dict = self.backend.card
+        self.name = served_name(self.path, self.card)  # what --model calls it, else its card's
         calibration = self.card.get("calibration", {})
         self.temperature = float(calibration.get("temperature", 1.0))
         self.threshold = float(
@@ -208,13 +197,6 @@ class Predictor:
             if pair_card.get("train", {}).get("task") != "pairs":
                 raise ModelError(f"{pairs} is not a pair reader (its card names no task pairs)")
             self.pair_temperature = float(pair_card["calibration"]["temperature"])
-
-    @property
-    def name(self) -> str:
-        """Its name in the models folder (what --model calls it), else its card's."""
-        from .models import served_name
-
-        return served_name(self.path, self.card)
 
     def classify(self, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Calibrated probabilities (N, 10) for pictures already in MNIST form, (N, 28, 28)."""

@@ -12,7 +12,6 @@ import json
 import os
 import struct
 from dataclasses import dataclass, field
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from .errors import ModelError
 BUNDLED = "bundled"
 MODEL_SUFFIXES = (".onnx", ".safetensors")  # the served file first: ONNX needs no torch
 CARD_SUFFIX = ".json"
-# inference.BUNDLED_MODEL, not imported: inference pulls in numpy and SciPy (a test checks)
-_BUNDLED_FILE = "default.onnx"
+BUNDLED_FILE = "default.onnx"  # the bundled model, in the package's weights folder
 
 
 def models_dir() -> Path:
@@ -35,8 +33,9 @@ def models_dir() -> Path:
     return Path(base) / "digitrec" / "models"
 
 
-def bundled_path() -> Path:
-    return Path(str(resources.files("digitrec") / "weights" / _BUNDLED_FILE))
+def bundled_path(name: str = BUNDLED_FILE) -> Path:
+    """A file of the package's weights folder: the bundled model unless named."""
+    return Path(str(resources.files("digitrec") / "weights" / name))
 
 
 # ---------------------------------------------------------------- file checks
@@ -308,7 +307,5 @@ def served_name(path: Path, card: dict) -> str:
     return str(card.get("name", path.stem))
 
 
-@lru_cache(maxsize=64)
 def _same_folder(a: Path, b: Path) -> bool:
-    # cached: the server names its model in every answer, and resolving costs system calls
     return a.resolve() == b.resolve()

@@ -224,14 +224,28 @@ def split_indices(n: int, val_size: int) -> tuple[np.ndarray, np.ndarray]:
     return perm[val_size:], perm[:val_size]
 
 
+def one_cycle(
+    peak: float, warmup: float, step: int, total: int, start: float = 0.04, floor: float = 0.002
+) -> float:
+    """The learning rate at `step` of `total`: up from start*peak over the first `warmup`
+    share of the steps, then down a half cosine to floor*peak."""
+    warm = max(1, int(warmup * total))
+    if step < warm:
+        return peak * (start + (1 - start) * step / warm)
+    progress = (step - warm) / max(1, total - warm)
+    return peak * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     if cfg.schedule == "constant":
         return cfg.lr
-    warm = max(1, int(cfg.warmup * total))
-    if step < warm:
-        return cfg.lr * (0.04 + 0.96 * step / warm)
-    progress = (step - warm) / max(1, total - warm)
-    return cfg.lr * (0.002 + 0.998 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return one_cycle(cfg.lr, cfg.warmup, step, total)
+
+
+def uniform_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Outlier exposure: cross-entropy from these logits to the uniform distribution over
+    the ten digits (a non-digit should favour none of them)."""
+    return -F.log_softmax(logits, dim=-1).mean()
 
 
 @torch.inference_mode()
@@ -367,11 +381,13 @@ def fit(
     out.mkdir(parents=True, exist_ok=True)
     interrupted = False
     val_logits = None
+    finished = start_epoch - 1  # on every rank (only rank 0 keeps rows)
     try:
         for epoch in range(start_epoch, cfg.epochs + 1):
             row = _train_epoch(net, optimizer, cfg, epoch, data, total_steps, progress, ranks)
             if ranks.world > 1:
                 _sync_buffers(model)
+            finished = epoch
             if not ranks.main:
                 continue
             val_logits = predict_logits(model, data.x_val)  # calibration reuses the last
@@ -397,11 +413,10 @@ def fit(
                 )
     except KeyboardInterrupt:
         interrupted = True
-        if not rows:
+        if finished < 1:
             raise DigitrecError("interrupted before the first epoch finished; nothing was saved")
-        print(
-            f"\ninterrupted: keeping the checkpoint of epoch {rows[-1]['epoch']}", file=sys.stderr
-        )
+        if ranks.main:
+            print(f"\ninterrupted: keeping the checkpoint of epoch {finished}", file=sys.stderr)
         model, _ = load_checkpoint(weights_path, device=str(dev))
         val_logits = None
 
@@ -537,9 +552,7 @@ def _train_epoch(
         logits = out[: len(yb)]
         loss, right = _loss_and_right(logits, yb, cfg.label_smoothing)
         if n_out:
-            # outlier exposure: cross-entropy to the uniform distribution over the ten digits
-            uniform = -F.log_softmax(out[len(yb) :], dim=-1).mean()
-            loss = loss + cfg.outlier_weight * uniform
+            loss = loss + cfg.outlier_weight * uniform_loss(out[len(yb) :])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

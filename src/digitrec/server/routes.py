@@ -185,8 +185,7 @@ async def feedback(request: Request, predictor: PredictorDep, store: StoreDep, m
     def check_and_store() -> int:
         if predictor.predict(data).reason == "blank":
             raise ApiError(422, "blank_image", "the picture is blank: nothing to learn from")
-        model = predictor.name
-        return store.add(data, fields.label, fields.predicted, model=model)
+        return store.add(data, fields.label, fields.predicted, model=predictor.name)
 
     sample_id = await run_in_threadpool(check_and_store)
     metrics.feedback.inc()
