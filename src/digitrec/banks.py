@@ -10,21 +10,19 @@ it again; a cache that cannot be written is simply not used.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
-from .files import atomic_path
+from .files import atomic_path, user_folder
 
 _SOURCES = ("preprocess.py", "synthetic.py", "redraw.py", "banks.py")
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "digitrec" / "banks"
+    return user_folder("cache") / "banks"
 
 
 def _key(build: Callable, args: tuple) -> str:

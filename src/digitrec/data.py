@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
-from .files import write_atomic
+from .files import user_folder, write_atomic
 
 # SHA-256 of each file's decompressed content: the .gz bytes differ between mirrors.
 MNIST_FILES = {
@@ -47,8 +47,7 @@ _POINT_AT_DATA = (
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "digitrec" / "mnist"
+    return user_folder("cache") / "mnist"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -237,18 +236,26 @@ def _fetch(url: str, progress: bool, timeout: float) -> bytes:
 # ---------------------------------------------------------------- folder datasets
 
 
-def list_folder_dataset(root: str | os.PathLike) -> list[tuple[Path, int]]:
-    """(path, label) for every picture in root/<digit>/, sorted for repeatability."""
-    root = Path(root)
-    if not root.is_dir():
-        raise DataError(f"{root} is not a folder; expected a folder laid out as DIR/<digit>/*.png")
+def folder_pictures(root: Path) -> list[tuple[Path, int]]:
+    """(path, label) for every picture file in root/<digit>/, sorted; [] when there are none."""
     items = []
     for digit in range(10):
         sub = root / str(digit)
         if sub.is_dir():
             items += [
-                (p, digit) for p in sorted(sub.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES
+                (p, digit)
+                for p in sorted(sub.iterdir())
+                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
             ]
+    return items
+
+
+def list_folder_dataset(root: str | os.PathLike) -> list[tuple[Path, int]]:
+    """(path, label) for every picture in root/<digit>/, sorted for repeatability."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder; expected a folder laid out as DIR/<digit>/*.png")
+    items = folder_pictures(root)
     if not items:
         raise DataError(
             f"{root} holds no pictures in digit folders; expected {root}/<digit>/*.png "

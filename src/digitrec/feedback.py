@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import ConfigError, DataError
-from .files import write_atomic
+from .files import user_folder, write_atomic
 from .preprocess import ImageInput, load_image
 
 DB_NAME = "feedback.sqlite3"
@@ -40,8 +40,7 @@ CREATE TABLE IF NOT EXISTS feedback (
 
 def default_db_path() -> Path:
     """$XDG_DATA_HOME/digitrec/feedback.sqlite3, else ~/.local/share/digitrec/..."""
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "digitrec" / DB_NAME
+    return user_folder("data") / DB_NAME
 
 
 @dataclass(frozen=True)

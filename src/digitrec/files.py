@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the whole new one, never half of it."""
+"""Where digitrec keeps its files, and atomic file writes: a reader sees the old file or the
+whole new one, never half of it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def user_folder(kind: str) -> Path:
+    """digitrec's folder under $XDG_CACHE_HOME (kind "cache", default ~/.cache) or
+    $XDG_DATA_HOME (kind "data", default ~/.local/share)."""
+    variable, default = {
+        "cache": ("XDG_CACHE_HOME", Path.home() / ".cache"),
+        "data": ("XDG_DATA_HOME", Path.home() / ".local" / "share"),
+    }[kind]
+    return Path(os.environ.get(variable) or default) / "digitrec"
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .cards import CARD_KEY, check_card, read_card
 from .errors import ModelError
+from .files import user_folder
 
 BUNDLED = "bundled"
 MODEL_SUFFIXES = (".onnx", ".safetensors")  # the served file first: ONNX needs no torch
@@ -29,8 +30,7 @@ def models_dir() -> Path:
     chosen = os.environ.get("DIGITREC_MODELS")
     if chosen:
         return Path(chosen).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "digitrec" / "models"
+    return user_folder("data") / "models"
 
 
 def bundled_path(name: str = BUNDLED_FILE) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .data import IMAGE_SUFFIXES
+from .data import folder_pictures
 from .errors import ConfigError, DataError, EmptyImageError, OutputExistsError
 from .files import write_atomic
 from .inference import Prediction, Predictor
@@ -161,15 +161,7 @@ def existing_dataset(folder: str | os.PathLike) -> list[Path]:
     list_folder_dataset reads) and a contact sheet."""
     folder = Path(folder)
     found = [folder / CONTACT_SHEET] if (folder / CONTACT_SHEET).is_file() else []
-    for digit in range(10):
-        sub = folder / str(digit)
-        if sub.is_dir():
-            found += [
-                p
-                for p in sorted(sub.iterdir())
-                if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-            ]
-    return found
+    return found + [path for path, _ in folder_pictures(folder)]
 
 
 def check_output(folder: str | os.PathLike, force: bool = False) -> None:
