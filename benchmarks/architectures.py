@@ -1,6 +1,6 @@
 """The accuracy / speed trade-off of the networks digitrec can build, to choose the bundled one.
 
-    python benchmarks/architectures.py [--only NAME,...] [--json FILE]
+    python benchmarks/architectures.py [--only NAME [--only NAME ...]] [--json FILE]
     DIGITREC_DATA=../shared/data/mnist python benchmarks/architectures.py --train NAME
         [--epochs 30] [--seed 0]
 
@@ -127,7 +127,12 @@ def train(name: str, epochs: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=None, help="comma-separated names (default: all)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="a network's name as in the table (names hold commas: "
+        "repeat --only for several; default: all)",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.4)
     parser.add_argument("--train", default=None, help="train this network with the best recipe")
@@ -139,10 +144,13 @@ def main(argv: list[str] | None = None) -> None:
         "machine": f"{platform.platform()}, {os.cpu_count()} CPUs",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+    names = [args.train] if args.train else args.only or list(NETWORKS)
+    unknown = [n for n in names if n not in NETWORKS]
+    if unknown:
+        parser.error(f"unknown network {unknown[0]!r}: choose from {'; '.join(NETWORKS)}")
     if args.train:
         result = {**train(args.train, args.epochs, args.seed), **meta}
     else:
-        names = args.only.split(",") if args.only else list(NETWORKS)
         result = {"speed": speed({n: NETWORKS[n] for n in names}, args.rounds, args.seconds)}
         print("| network | parameters | multiply-adds | batch-1 latency | images/s (batch 256) |")
         print("| --- | ---: | ---: | ---: | ---: |")

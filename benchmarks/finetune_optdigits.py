@@ -2,7 +2,8 @@
 into a stratified 500 to fine-tune on and the other 4,177 to measure on.
 
     DIGITREC_DATA=../shared/data/mnist python benchmarks/finetune_optdigits.py
-        [--model bundled] [--n 500] [--seed 0] [--holdout 0.2] [--epochs 30] [--json FILE]
+        [--model bundled] [--n 500] [--seed 0] [--json FILE]
+        [--epochs E] [--lr LR] [--holdout H] [--mnist-per-batch M]   (default: FinetuneConfig's)
 
 Runs what `digitrec finetune --from MODEL --data <the 500>` runs (the library call, so the
 time of fine-tuning is measured apart from reading the pictures), then measures the new

@@ -145,14 +145,14 @@ def run_classic(data_dir, target: float, max_epochs: int, tensors: bool) -> dict
     model[0] = torch.nn.Identity()
     optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.7)
-    x_test = (
-        torch.from_numpy(test.images.astype(np.float32) / 255.0).unsqueeze(1) - MNIST_MEAN
-    ) / MNIST_STD
+
+    def normalised(images: np.ndarray) -> torch.Tensor:  # the example's transform, at once
+        return (torch.from_numpy(images / np.float32(255.0)).unsqueeze(1) - MNIST_MEAN) / MNIST_STD
+
+    x_test = normalised(test.images)
     y_test = torch.from_numpy(test.labels)
     if tensors:
-        x = (
-            torch.from_numpy(train.images.astype(np.float32) / 255.0).unsqueeze(1) - MNIST_MEAN
-        ) / MNIST_STD
+        x = normalised(train.images)
         y = torch.from_numpy(train.labels)
 
         def batches():

@@ -88,35 +88,23 @@ class CompactNet(nn.Sequential):
     """Small and quick: a 5x5 conv-BN-ReLU, max pooling, two 3x3 conv-BN-ReLU, max pooling,
     one more 3x3 conv-BN-ReLU (widths w, 2w, 2w, 4w), then the head (see _head)."""
 
+    second_middle_conv = True  # the second 3x3 convolution between the poolings
+
     def __init__(self, cfg: ModelConfig):
         w = cfg.width
-        super().__init__(
-            Normalize(),
-            *_conv_bn(1, w, 5),
-            nn.MaxPool2d(2),
-            *_conv_bn(w, 2 * w),
-            *_conv_bn(2 * w, 2 * w),
-            nn.MaxPool2d(2),
-            *_conv_bn(2 * w, 4 * w),
-            *_head(4 * w * 7 * 7, cfg),
-        )
+        # made in this order: the random initial weights follow it
+        layers = [Normalize(), *_conv_bn(1, w, 5), nn.MaxPool2d(2), *_conv_bn(w, 2 * w)]
+        if self.second_middle_conv:
+            layers += _conv_bn(2 * w, 2 * w)
+        layers += [nn.MaxPool2d(2), *_conv_bn(2 * w, 4 * w), *_head(4 * w * 7 * 7, cfg)]
+        super().__init__(*layers)
 
 
-class QuickNet(nn.Sequential):
+class QuickNet(CompactNet):
     """The compact net with one convolution per scale (widths w, 2w, 4w): half its
     arithmetic, for training in seconds."""
 
-    def __init__(self, cfg: ModelConfig):
-        w = cfg.width
-        super().__init__(
-            Normalize(),
-            *_conv_bn(1, w, 5),
-            nn.MaxPool2d(2),
-            *_conv_bn(w, 2 * w),
-            nn.MaxPool2d(2),
-            *_conv_bn(2 * w, 4 * w),
-            *_head(4 * w * 7 * 7, cfg),
-        )
+    second_middle_conv = False
 
 
 class DeepNet(nn.Sequential):

@@ -302,10 +302,6 @@ def resolve(value: str | os.PathLike) -> Path:
 def served_name(path: Path, card: dict) -> str:
     """The name to show for a loaded model: its name in the models folder (what --model and
     the admin route call it), else the name in its card."""
-    if path.suffix in MODEL_SUFFIXES and _same_folder(path.parent, models_dir()):
+    if path.suffix in MODEL_SUFFIXES and path.parent.resolve() == models_dir().resolve():
         return path.stem
     return str(card.get("name", path.stem))
-
-
-def _same_folder(a: Path, b: Path) -> bool:
-    return a.resolve() == b.resolve()
