@@ -1,16 +1,20 @@
+import hashlib
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 
-from digitrec.checkpoint import load_checkpoint
+from digitrec.checkpoint import load_checkpoint, save_checkpoint
 from digitrec.config import ModelConfig, preset
-from digitrec.ensemble import fit_ensemble
-from digitrec.errors import ConfigError, OutputExistsError
+from digitrec.ensemble import combine_models, fit_ensemble
+from digitrec.errors import ConfigError, ModelError, OutputExistsError
 from digitrec.export import export_checkpoint
 from digitrec.inference import Predictor
 from digitrec.model import Ensemble, build_model
+from digitrec.train import fit
 
 
 def test_an_ensemble_returns_logits_of_its_members_mean_probabilities():
@@ -85,3 +89,77 @@ def test_ensemble_resume_keeps_finished_members(ensemble_run, mnist_dir, tmp_pat
     _, again = fit_ensemble(cfg, 2, run, data_dir=mnist_dir, progress=False, resume=True)
     assert member.stat().st_mtime_ns == before
     assert again["metrics"]["test_accuracy"] == card["metrics"]["test_accuracy"]
+
+
+@pytest.fixture(scope="module")
+def compact_run(tmp_path_factory, mnist_dir):
+    """A net of another architecture than the ensemble run's, for combining."""
+    cfg = replace(
+        preset("fast", epochs=2, limit=2000, seed=5), model=ModelConfig("compact", 8, 32, 0.1)
+    )
+    out = tmp_path_factory.mktemp("compact")
+    return fit(cfg, out, data_dir=mnist_dir, progress=False, command="test")
+
+
+def test_combine_joins_nets_of_different_architectures(ensemble_run, compact_run, tmp_path):
+    (run, run_card), (single, _) = ensemble_run, compact_run
+    out = tmp_path / "joined.safetensors"
+    path, card = combine_models([run, single], out, progress=False, command="test")
+    # the 2-member ensemble brings its two nets: three nets, each weighing a third
+    assert card["model"]["arch"] == "ensemble"
+    assert [p["arch"] for p in card["model"]["parts"]] == ["quick", "quick", "compact"]
+    assert [e["members"] for e in card["ensemble"]] == [2, 1]
+    assert card["ensemble"][1]["sha256"] == hashlib.sha256(single.read_bytes()).hexdigest()
+    assert card["ensemble"][0]["test_accuracy"] == run_card["metrics"]["test_accuracy"]
+    assert 0 < card["calibration"]["threshold"] < 1 and "epochs" not in card["metrics"]
+    model, loaded = load_checkpoint(path)
+    assert loaded == card
+    nets = [*load_checkpoint(run)[0].members, load_checkpoint(single)[0]]
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        mean = torch.stack([net(x).softmax(-1) for net in nets]).mean(0)
+        assert torch.allclose(model(x).softmax(-1), mean, atol=1e-6)
+    onnx, diff = export_checkpoint(path, tmp_path / "joined.onnx")
+    assert diff < 1e-4
+    assert Predictor(onnx, pairs=False).threshold == pytest.approx(card["calibration"]["threshold"])
+    # nets of one architecture and size stay a plain `members` ensemble
+    _, same = combine_models([run, run], tmp_path / "twice.safetensors", progress=False)
+    assert same["model"]["arch"] == "quick" and same["model"]["members"] == 4
+
+
+def test_combine_refuses_what_it_cannot_join(compact_run, tiny_onnx, tmp_path):
+    single, _ = compact_run
+    with pytest.raises(ConfigError, match="at least 2 models"):
+        combine_models([single], tmp_path / "a.safetensors", progress=False)
+    with pytest.raises(ConfigError, match=r"\.safetensors"):
+        combine_models([single, single], tmp_path / "a.onnx", progress=False)
+    existing = tmp_path / "b.safetensors"
+    existing.write_bytes(b"mine")
+    with pytest.raises(OutputExistsError, match="--force"):
+        combine_models([single, single], existing, progress=False)
+    assert existing.read_bytes() == b"mine"
+    lone = tmp_path / "lone.onnx"
+    lone.write_bytes(tiny_onnx.read_bytes())
+    with pytest.raises(ModelError, match="no PyTorch weights"):
+        combine_models([single, lone], tmp_path / "c.safetensors", progress=False)
+    model, card = load_checkpoint(single)
+    del card["calibration"]  # as while it trains
+    training = save_checkpoint(tmp_path / "training.safetensors", model, card)
+    with pytest.raises(ModelError, match="not a finished digit reader"):
+        combine_models([single, training], tmp_path / "d.safetensors", progress=False)
+    assert not (tmp_path / "c.safetensors").exists() and not (tmp_path / "d.safetensors").exists()
+
+
+def test_combine_command_writes_a_model_the_folder_lists(
+    ensemble_run, compact_run, tmp_path, mnist_dir
+):
+    env = {"DIGITREC_MODELS": str(tmp_path / "models"), "DIGITREC_DATA": str(mnist_dir)}
+    args = ["combine", ensemble_run[0], compact_run[0], "--name", "both", "--quiet"]
+    done = run_cli(*args, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "ensemble of 3 nets: MNIST test" in done.stdout
+    assert (tmp_path / "models" / "both.onnx").is_file()
+    info = run_cli("info", "--model", "both", env=env)
+    assert info.returncode == 0 and "ensemble   averages" in info.stdout, info.stderr
+    again = run_cli(*args, env=env)
+    assert again.returncode == 2 and "--force" in again.stderr

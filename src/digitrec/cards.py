@@ -64,9 +64,15 @@ def summary(card: dict) -> str:
         f"model      {card.get('name', '?')} (digitrec {card.get('version', '?')}, "
         f"{card.get('date', '?')[:10]})",
         f"arch       {card['model'].get('arch')} ({card.get('parameters', '?')} parameters)",
-        f"recipe     preset {card.get('train', {}).get('preset', '?')}, "
-        f"{m.get('epochs', '?')} epochs, seed {card.get('seed', '?')}",
     ]
+    if "ensemble" in card:
+        given = [f"{e.get('name') or e['path']} ({e.get('arch', '?')})" for e in card["ensemble"]]
+        lines.append(f"ensemble   averages {', '.join(given)}")
+    if "train" in card:
+        lines.append(
+            f"recipe     preset {card['train'].get('preset', '?')}, "
+            f"{m.get('epochs', '?')} epochs, seed {card.get('seed', '?')}"
+        )
     if "test_accuracy" in m:
         lines.append(
             f"accuracy   MNIST test {100 * m['test_accuracy']:.2f}% "

@@ -42,13 +42,35 @@ def weights_digest(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+def torch_weights(model_path: Path, purpose: str) -> Path:
+    """The PyTorch weights of a model: the file itself, or the .safetensors beside an .onnx
+    (ModelError naming `purpose`, e.g. "fine-tuning", when there is none)."""
+    if model_path.suffix == ".safetensors":
+        return model_path
+    beside = model_path.with_suffix(".safetensors")
+    if beside.is_file():
+        return beside
+    raise ModelError(
+        f"{model_path} has no PyTorch weights beside it ({beside.name}); {purpose} needs "
+        "the .safetensors checkpoint that `digitrec train` writes"
+    )
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     """Rebuild the model a card describes and load its weights; eval mode."""
     path = Path(path)
     if path.suffix == ".json":
         path = path.with_suffix(".safetensors")
     card = read_card(path)
-    model = build_model(ModelConfig(**card["model"]))
+    model = build_model(ModelConfig.from_dict(card["model"]))
     try:
         state = load_file(path, device=device)
     except (SafetensorError, OSError) as e:

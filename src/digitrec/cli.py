@@ -71,33 +71,80 @@ def _train(args) -> int:
     return 130 if card.get("interrupted") else 0
 
 
-def _finetune(args) -> int:
-    import datetime as dt
-    from dataclasses import replace
-
+def _new_model_file(args, default_name: str) -> tuple[Path, str]:
+    """Where a command that makes a model writes it: --out FILE.safetensors, else
+    NAME.safetensors (and .onnx) in the models folder, NAME from --name or the default.
+    Refuses a --name that is not a plain name, and an existing .onnx without --force."""
     from .errors import ConfigError, OutputExistsError
-    from .export import export_checkpoint
-    from .finetune import FinetuneConfig, feedback_source, finetune, folder_source
-    from .inference import resolve_model_path
-    from .models import BUNDLED, bundled_path, looks_like_path, models_dir
+    from .models import BUNDLED, looks_like_path, models_dir
 
-    if not args.data and args.feedback is None:
-        raise ConfigError("nothing to fine-tune on: give --data DIR (one or more) or --feedback")
     if args.name is not None and (looks_like_path(args.name) or args.name in ("", BUNDLED)):
         raise ConfigError(
             f"--name {args.name!r}: give a plain name for the models folder (not a path, a "
             f"file name or {BUNDLED!r}); --out FILE.safetensors writes anywhere else"
         )
-    parent = resolve_model_path(args.parent)
     if args.out:
         out = Path(args.out)
         name = out.stem
     else:
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        name = args.name or f"{BUNDLED if parent == bundled_path() else parent.stem}-ft-{stamp}"
+        name = args.name or default_name
         out = models_dir() / f"{name}.safetensors"
     if out.with_suffix(".onnx").exists() and not args.force:
         raise OutputExistsError(f"{out.with_suffix('.onnx')} exists; use --force to overwrite it")
+    return out, name
+
+
+def _combine(args) -> int:
+    import datetime as dt
+
+    from .ensemble import combine_models
+    from .export import export_checkpoint
+    from .models import resolve
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out, name = _new_model_file(args, f"ensemble-{stamp}")
+    paths = [resolve(m) for m in args.models]
+    _set_threads(args.threads)
+    path, card = combine_models(
+        paths,
+        out,
+        data_dir=args.data_dir,
+        device=args.device,
+        force=args.force,
+        progress=not args.quiet,
+        command=_command(),
+        name=name,
+    )
+    onnx, _ = export_checkpoint(path, path.with_suffix(".onnx"), force=True)
+    for given, entry in zip(args.models, card["ensemble"], strict=True):
+        print(f"{given}: MNIST test {_percent(entry['test_accuracy'])}")
+    m = card["metrics"]
+    nets = len(card["model"]["parts"]) or card["model"]["members"]
+    print(
+        f"ensemble of {nets} nets: MNIST test {_percent(m['test_accuracy'])} "
+        f"(validation {_percent(m['val_accuracy'])}), {card['parameters']:,} parameters"
+    )
+    print(f"saved {onnx} and {path}; read with it: --model {name if not args.out else onnx}")
+    return 0
+
+
+def _finetune(args) -> int:
+    import datetime as dt
+    from dataclasses import replace
+
+    from .errors import ConfigError
+    from .export import export_checkpoint
+    from .finetune import FinetuneConfig, feedback_source, finetune, folder_source
+    from .inference import resolve_model_path
+    from .models import BUNDLED, bundled_path
+
+    if not args.data and args.feedback is None:
+        raise ConfigError("nothing to fine-tune on: give --data DIR (one or more) or --feedback")
+    parent = resolve_model_path(args.parent)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out, name = _new_model_file(
+        args, f"{BUNDLED if parent == bundled_path() else parent.stem}-ft-{stamp}"
+    )
     sources = [folder_source(d) for d in args.data or []]
     if args.feedback is not None:
         from .feedback import default_db_path
@@ -485,6 +532,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite a model of that name")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=_finetune)
+
+    p = sub.add_parser(
+        "combine",
+        help="join trained models into one ensemble that averages their probabilities",
+        description="Joins digit readers of any architectures and recipes (a model that is "
+        "itself an ensemble brings its members) into one model, measures it on MNIST's "
+        "validation split and test set, calibrates it, and writes it (ONNX and checkpoint, its "
+        "card naming every model and its SHA-256) into the models folder.",
+    )
+    p.add_argument("models", nargs="+", metavar="MODEL", help=model_help + "; two or more")
+    p.add_argument("--name", help="the ensemble's name in the models folder")
+    p.add_argument("--out", help="write FILE.safetensors (and .onnx) here instead")
+    p.add_argument("--data-dir", help=data_help)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
+    p.add_argument("--force", action="store_true", help="overwrite a model of that name")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_combine)
 
     p = sub.add_parser("export", help="export a checkpoint to ONNX and check it against PyTorch")
     p.add_argument("--model", required=True, help="a .safetensors checkpoint")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import ConfigError
@@ -23,6 +24,15 @@ class ModelConfig:
     hidden: int = 256  # units of the dense layer
     dropout: float = 0.3
     members: int = 1  # over 1: an ensemble of that many such nets, averaging probabilities
+    # an ensemble of different nets (arch "ensemble"): each member's own settings
+    parts: tuple[ModelConfig, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        """The settings a card stores (asdict's output), members' settings included."""
+        d = dict(d)
+        d["parts"] = tuple(cls.from_dict(p) for p in d.get("parts", ()))
+        return cls(**d)
 
 
 @dataclass(frozen=True)
@@ -71,12 +81,13 @@ class TrainConfig:
     precision: str = "auto"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """As a card stores it (plain JSON types: lists, not tuples)."""
+        return json.loads(json.dumps(asdict(self)))
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
         d = dict(d)
-        d["model"] = ModelConfig(**d.get("model", {}))
+        d["model"] = ModelConfig.from_dict(d.get("model", {}))
         d["augment"] = AugmentConfig(**d.get("augment", {}))
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,13 +1,14 @@
 """Ensembles: `fit_ensemble(config, n) -> (checkpoint path, card)` trains n members of one
-recipe, each with its own seed, and saves them as one model (model.Ensemble) whose logits
-are the log of the members' mean probabilities: it exports to one ONNX graph and the
-Predictor serves it exactly like a single model."""
+recipe, each with its own seed, and `combine_models(paths, out)` joins trained models of
+any architectures; either saves one model (model.Ensemble) whose logits are the log of the
+members' mean probabilities: it exports to one ONNX graph and the Predictor serves it
+exactly like a single model."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -15,10 +16,17 @@ import torch
 from . import __version__
 from .calibrate import calibration_card
 from .cards import read_card
-from .checkpoint import STATE_NAME, WEIGHTS_NAME, load_checkpoint, save_checkpoint
-from .config import NUM_CLASSES, TrainConfig
-from .errors import ConfigError, OutputExistsError
-from .model import build_model, count_parameters
+from .checkpoint import (
+    STATE_NAME,
+    WEIGHTS_NAME,
+    file_sha256,
+    load_checkpoint,
+    save_checkpoint,
+    torch_weights,
+)
+from .config import NUM_CLASSES, ModelConfig, TrainConfig
+from .errors import ConfigError, ModelError, OutputExistsError
+from .model import ENSEMBLE, Ensemble, build_model, count_parameters
 from .train import evaluate, fit, predict_logits, prepare_data, ranks_from_env, resolve_device
 
 MEMBER_DIR = "member-{}"
@@ -36,7 +44,7 @@ def _finished(folder: Path, cfg: TrainConfig) -> bool:
     except Exception:
         return False
     return (
-        card.get("train") == cfg.to_dict()
+        TrainConfig.from_dict(card.get("train") or {}) == cfg
         and not card.get("interrupted", True)
         and card.get("metrics", {}).get("epochs") == cfg.epochs
         and "calibration" in card
@@ -96,40 +104,118 @@ def fit_ensemble(
         model, card = load_checkpoint(folder / WEIGHTS_NAME, device=str(dev))
         loaded.append(model)
         cards.append(card)
+    entries = [
+        {"path": f"{MEMBER_DIR.format(k + 1)}/{WEIGHTS_NAME}", **_member_entry(c)}
+        for k, c in enumerate(cards)
+    ]
+    card = {"name": out.name, "command": command, "seed": cfg.seed, "train": cfg.to_dict()}
+    return _save_ensemble(weights_path, loaded, cards, entries, data, cfg.max_refused, card)
 
-    ensemble = build_model(replace(cfg.model, members=members)).to(dev)
-    for slot, model in zip(ensemble.members, loaded, strict=True):
-        slot.load_state_dict(model.state_dict())
+
+def combine_models(
+    paths: list[str | Path],
+    out: str | Path,
+    data_dir=None,
+    device: str = "auto",
+    force: bool = False,
+    progress: bool = True,
+    command: str = "",
+    name: str | None = None,
+) -> tuple[Path, dict]:
+    """Join trained digit readers (of any architectures and recipes) into one model that
+    averages their probabilities, written at `out` (.safetensors) with its card: each
+    model's file, SHA-256 and figures, the ensemble's own accuracy and calibration. A model
+    that is itself an ensemble brings its members, each weighing as much as any other."""
+    out = Path(out)
+    if len(paths) < 2:
+        raise ConfigError(f"an ensemble needs at least 2 models, not {len(paths)}")
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"{out}: the ensemble's checkpoint name must end in .safetensors")
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists; use --force to overwrite it")
+    dev = resolve_device(device)
+    loaded, cards, entries = [], [], []
+    for given in paths:
+        weights = torch_weights(Path(given), "an ensemble")
+        model, card = load_checkpoint(weights, device=str(dev))
+        if card.get("train", {}).get("task", "digits") != "digits" or "calibration" not in card:
+            raise ModelError(
+                f"{weights} is not a finished digit reader (a pair reader, or a run still "
+                "training); an ensemble joins digit readers"
+            )
+        loaded.append(model)
+        cards.append(card)
+        entries.append(
+            {"path": str(weights.resolve()), "sha256": file_sha256(weights), **_member_entry(card)}
+        )
+    # MNIST as the first model saw it (the validation split is the same in every run)
+    recipe = replace(TrainConfig.from_dict(cards[0].get("train", {})), redrawn=0)
+    data = prepare_data(recipe, data_dir, dev, progress)
+    card = {"name": name or out.stem, "command": command, "seed": None}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return _save_ensemble(out, loaded, cards, entries, data, recipe.max_refused, card)
+
+
+def _member_entry(card: dict) -> dict:
+    m = card["metrics"]
+    return {
+        "name": card.get("name"),
+        "seed": card.get("seed"),
+        "preset": card.get("train", {}).get("preset"),
+        "arch": card["model"]["arch"],
+        "members": len(card["model"].get("parts", ())) or card["model"].get("members", 1),
+        "val_accuracy": m["val_accuracy"],
+        "test_accuracy": m["test_accuracy"],
+        "training_seconds": card.get("training_seconds"),
+    }
+
+
+def _nets(model: torch.nn.Module, card: dict) -> list[tuple[torch.nn.Module, ModelConfig]]:
+    """A model's nets with their settings: an ensemble's members, or the model itself."""
+    cfg = ModelConfig.from_dict(card["model"])
+    if not isinstance(model, Ensemble):
+        return [(model, cfg)]
+    parts = cfg.parts or (replace(cfg, members=1),) * cfg.members
+    return list(zip(model.members, parts, strict=True))
+
+
+def ensemble_config(parts: list[ModelConfig]) -> ModelConfig:
+    """Nets of one architecture and size: `members` of it; else arch "ensemble" with parts."""
+    if all(p == parts[0] for p in parts):
+        return replace(parts[0], members=len(parts))
+    return ModelConfig(ENSEMBLE, parts=tuple(parts))
+
+
+def _save_ensemble(
+    path: Path, loaded: list, cards: list[dict], entries: list[dict], data, max_refused, card
+) -> tuple[Path, dict]:
+    """Build the ensemble of the loaded models' nets, measure and calibrate it on `data`,
+    save it at `path` with `card` completed."""
+    nets = [net for model, c in zip(loaded, cards, strict=True) for net in _nets(model, c)]
+    cfg = ensemble_config([c for _, c in nets])
+    dev = data.x_val.device
+    ensemble = build_model(cfg).to(dev)
+    for slot, (net, _) in zip(ensemble.members, nets, strict=True):
+        slot.load_state_dict(net.state_dict())
     ensemble.eval()
     val_loss, val_acc = evaluate(ensemble, data.x_val, data.y_val)
     test_loss, test_acc = evaluate(ensemble, data.x_test, data.y_test)
+    epochs = {c["metrics"].get("epochs") for c in cards}
     first = cards[0]
     card = {
-        "name": out.name,
+        **card,
         "version": __version__,
-        "command": command,
-        "seed": cfg.seed,
         "device": dev.type,
         "precision": first.get("precision"),
         "torch": torch.__version__,
-        "model": {**first["model"], "members": members},
-        "train": cfg.to_dict(),
-        "ensemble": [
-            {
-                "path": f"{MEMBER_DIR.format(k + 1)}/{WEIGHTS_NAME}",
-                "seed": c["seed"],
-                "val_accuracy": c["metrics"]["val_accuracy"],
-                "test_accuracy": c["metrics"]["test_accuracy"],
-                "training_seconds": c["training_seconds"],
-            }
-            for k, c in enumerate(cards)
-        ],
+        "model": asdict(cfg),
+        "ensemble": entries,
         "parameters": count_parameters(ensemble),
         "data": first["data"],
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "training_seconds": round(sum(c["training_seconds"] for c in cards), 1),
+        "training_seconds": round(sum(c.get("training_seconds") or 0 for c in cards), 1),
         "metrics": {
-            "epochs": cfg.epochs,
+            **({"epochs": epochs.pop()} if len(epochs) == 1 else {}),
             "val_loss": round(val_loss, 5),
             "val_accuracy": val_acc,
             "test_loss": round(test_loss, 5),
@@ -142,9 +228,9 @@ def fit_ensemble(
             None
             if data.held_out is None
             else predict_logits(ensemble, data.held_out).reshape(-1, NUM_CLASSES).cpu().numpy(),
-            cfg.max_refused,
+            max_refused,
         ),
         "interrupted": False,
     }
-    save_checkpoint(weights_path, ensemble, card)
-    return weights_path, read_card(weights_path)
+    save_checkpoint(path, ensemble, card)
+    return path, read_card(path)

@@ -26,7 +26,7 @@ from . import __version__
 from .augment import augment_batch
 from .calibrate import calibration_card
 from .cards import read_card
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import file_sha256, load_checkpoint, save_checkpoint, torch_weights
 from .config import AugmentConfig, TrainConfig
 from .data import list_folder_dataset
 from .errors import BadImageError, ConfigError, DataError, ModelError, OutputExistsError
@@ -150,27 +150,6 @@ def stratified_split(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray
     return np.sort(np.array(train, dtype=np.int64)), np.sort(np.array(held, dtype=np.int64))
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def parent_checkpoint(model_path: Path) -> Path:
-    """The PyTorch weights of a model: the file itself, or the .safetensors beside an .onnx."""
-    if model_path.suffix == ".safetensors":
-        return model_path
-    beside = model_path.with_suffix(".safetensors")
-    if beside.is_file():
-        return beside
-    raise ModelError(
-        f"{model_path} has no PyTorch weights beside it ({beside.name}); fine-tuning needs "
-        "the .safetensors checkpoint that `digitrec train` writes"
-    )
-
-
 def _accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float | None:
     return evaluate(model, x, y)[1] if len(y) else None
 
@@ -198,7 +177,7 @@ def finetune(
         raise ConfigError("nothing to fine-tune on: give --data DIR or --feedback DB")
     if not 0 <= cfg.holdout < 1:
         raise ConfigError(f"--holdout must be at least 0 and under 1, not {cfg.holdout}")
-    weights = parent_checkpoint(Path(parent))
+    weights = torch_weights(Path(parent), "fine-tuning")
     dev = resolve_device(device)
     model, parent_card = load_checkpoint(weights, device=str(dev))
     if parent_card.get("train", {}).get("task", "digits") != "digits":

@@ -165,7 +165,7 @@ class PairNet(nn.Module):
 
 
 class Ensemble(nn.Module):
-    """Several nets of one architecture reading the same pictures. Returns the log of their
+    """Several nets reading the same pictures. Returns the log of their
     mean probabilities: logits whose softmax is the members' average, so an ensemble is
     served, calibrated and exported exactly like a single model."""
 
@@ -188,12 +188,21 @@ ARCHITECTURES = {
 }
 
 
+ENSEMBLE = "ensemble"  # the arch of an ensemble of different nets (ModelConfig.parts)
+
+
 def input_size(cfg: ModelConfig) -> tuple[int, int]:
     """(height, width) of the pictures an architecture reads: 28x28, or 28x48 for pairs."""
+    if cfg.parts:
+        return input_size(cfg.parts[0])
     return getattr(ARCHITECTURES.get(cfg.arch), "input_size", (IMAGE_SIZE, IMAGE_SIZE))
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
+    if cfg.arch == ENSEMBLE or cfg.parts:
+        if cfg.arch != ENSEMBLE or len(cfg.parts) < 2:
+            raise ConfigError(f"an ensemble of different nets has arch {ENSEMBLE!r} and 2+ parts")
+        return Ensemble([build_model(part) for part in cfg.parts])
     if cfg.arch not in ARCHITECTURES:
         raise ConfigError(
             f"unknown architecture {cfg.arch!r}: known are {', '.join(ARCHITECTURES)}"
