@@ -450,8 +450,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a CNN on MNIST and write a checkpoint")
     p.add_argument(
         "--preset",
-        help="recipe: seed, fast, best, bundled (the shipped model's), or pairs (the pair "
-        "reader); default: best",
+        help="recipe: seed, fast, best, deep (best's recipe on a 7-convolution net), bundled "
+        "(the shipped model's), or pairs (the pair reader); default: best",
     )
     p.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")

@@ -135,6 +135,12 @@ def _bundled() -> TrainConfig:
     return replace(_best(), preset="bundled", model=ModelConfig("compact", 16, 256, 0.3), epochs=50)
 
 
+def _deep() -> TrainConfig:
+    # The best recipe on the seven-convolution net (no pooling: strided 5x5 convolutions):
+    # as accurate as the BN-CNN alone, and a different eye beside it in an ensemble.
+    return replace(_best(), preset="deep", model=ModelConfig("deep", 32, 0, 0.3))
+
+
 def _pairs() -> TrainConfig:
     # The pair reader: two digits written so close they touch, read as one picture.
     return TrainConfig(
@@ -147,7 +153,14 @@ def _pairs() -> TrainConfig:
     )
 
 
-PRESETS = {"seed": _seed, "fast": _fast, "best": _best, "bundled": _bundled, "pairs": _pairs}
+PRESETS = {
+    "seed": _seed,
+    "fast": _fast,
+    "best": _best,
+    "deep": _deep,
+    "bundled": _bundled,
+    "pairs": _pairs,
+}
 DEFAULT_PRESET = "best"
 
 
