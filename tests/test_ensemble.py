@@ -1,4 +1,5 @@
 import hashlib
+import json
 import shutil
 from dataclasses import replace
 
@@ -160,6 +161,13 @@ def test_combine_command_writes_a_model_the_folder_lists(
     assert "ensemble of 3 nets: MNIST test" in done.stdout
     assert (tmp_path / "models" / "both.onnx").is_file()
     info = run_cli("info", "--model", "both", env=env)
-    assert info.returncode == 0 and "ensemble   averages" in info.stdout, info.stderr
+    assert info.returncode == 0, info.stderr
+    assert "arch       ensemble: quick x 2, compact (" in info.stdout
+    assert f"averages {ensemble_run[0].parent.name} (quick x 2), " in info.stdout
+    # --out DIR/model.safetensors is called DIR, as a training run's folder is
+    out = tmp_path / "mine" / "model.safetensors"
+    named = run_cli(*args[:3], "--out", out, "--quiet", env=env)
+    assert named.returncode == 0, named.stderr
+    assert json.loads(out.with_suffix(".json").read_text())["name"] == "mine"
     again = run_cli(*args, env=env)
     assert again.returncode == 2 and "--force" in again.stderr

@@ -57,16 +57,36 @@ def read_card(model_path: str | os.PathLike, embedded: str | None = None) -> dic
         raise ModelError(f"{path} is not a digitrec model: its card cannot be read ({e})")
 
 
+def _count(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else "?"
+
+
+def _times(arch: str, n: int) -> str:
+    return arch if n == 1 else f"{arch} x {n}"
+
+
+def _arch(model: dict) -> str:
+    """'bncnn', 'bncnn x 4' (an ensemble of one net), 'ensemble: bncnn x 4, deep x 2'."""
+    parts = [p.get("arch", "?") for p in model.get("parts") or []]
+    if parts:
+        return "ensemble: " + ", ".join(_times(a, parts.count(a)) for a in dict.fromkeys(parts))
+    return _times(str(model.get("arch")), model.get("members", 1))
+
+
 def summary(card: dict) -> str:
     """A few human lines about a model, for `digitrec predict` and friends."""
     m = card.get("metrics", {})
     lines = [
         f"model      {card.get('name', '?')} (digitrec {card.get('version', '?')}, "
         f"{card.get('date', '?')[:10]})",
-        f"arch       {card['model'].get('arch')} ({card.get('parameters', '?')} parameters)",
+        f"arch       {_arch(card['model'])} ({_count(card.get('parameters'))} parameters)",
     ]
     if "ensemble" in card:
-        given = [f"{e.get('name') or e['path']} ({e.get('arch', '?')})" for e in card["ensemble"]]
+        given = [
+            (e.get("name") or e["path"])
+            + (f" ({_times(e['arch'], e.get('members', 1))})" if "arch" in e else "")
+            for e in card["ensemble"]
+        ]
         lines.append(f"ensemble   averages {', '.join(given)}")
     if "train" in card:
         lines.append(

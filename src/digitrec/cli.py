@@ -75,6 +75,7 @@ def _new_model_file(args, default_name: str) -> tuple[Path, str]:
     """Where a command that makes a model writes it: --out FILE.safetensors, else
     NAME.safetensors (and .onnx) in the models folder, NAME from --name or the default.
     Refuses a --name that is not a plain name, and an existing .onnx without --force."""
+    from .checkpoint import WEIGHTS_NAME
     from .errors import ConfigError, OutputExistsError
     from .models import BUNDLED, looks_like_path, models_dir
 
@@ -85,7 +86,8 @@ def _new_model_file(args, default_name: str) -> tuple[Path, str]:
         )
     if args.out:
         out = Path(args.out)
-        name = out.stem
+        # runs/mine/model.safetensors is called mine, as `digitrec train --out runs/mine` is
+        name = out.parent.name if out.name == WEIGHTS_NAME and out.parent.name else out.stem
     else:
         name = args.name or default_name
         out = models_dir() / f"{name}.safetensors"
