@@ -103,7 +103,7 @@ def compact_run(tmp_path_factory, mnist_dir):
 
 
 def test_combine_joins_nets_of_different_architectures(ensemble_run, compact_run, tmp_path):
-    (run, run_card), (single, _) = ensemble_run, compact_run
+    (run, run_card), (single, single_card) = ensemble_run, compact_run
     out = tmp_path / "joined.safetensors"
     path, card = combine_models([run, single], out, progress=False, command="test")
     # the 2-member ensemble brings its two nets: three nets, each weighing a third
@@ -123,6 +123,14 @@ def test_combine_joins_nets_of_different_architectures(ensemble_run, compact_run
     onnx, diff = export_checkpoint(path, tmp_path / "joined.onnx")
     assert diff < 1e-4
     assert Predictor(onnx, pairs=False).threshold == pytest.approx(card["calibration"]["threshold"])
+    # a combined ensemble (no recipe of its own) given again brings its three nets
+    _, nested = combine_models([path, single], tmp_path / "nested.safetensors", progress=False)
+    assert [p["arch"] for p in nested["model"]["parts"]] == ["quick", "quick", "compact", "compact"]
+    assert [e["members"] for e in nested["ensemble"]] == [3, 1]
+    assert (
+        nested["calibration"]
+        and nested["parameters"] == card["parameters"] + (single_card["parameters"])
+    )
     # nets of one architecture and size stay a plain `members` ensemble
     _, same = combine_models([run, run], tmp_path / "twice.safetensors", progress=False)
     assert same["model"]["arch"] == "quick" and same["model"]["members"] == 4

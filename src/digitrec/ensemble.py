@@ -24,7 +24,7 @@ from .checkpoint import (
     save_checkpoint,
     torch_weights,
 )
-from .config import NUM_CLASSES, ModelConfig, TrainConfig
+from .config import DEFAULT_PRESET, NUM_CLASSES, ModelConfig, TrainConfig, preset
 from .errors import ConfigError, ModelError, OutputExistsError
 from .model import ENSEMBLE, Ensemble, build_model, count_parameters
 from .train import evaluate, fit, predict_logits, prepare_data, ranks_from_env, resolve_device
@@ -148,8 +148,11 @@ def combine_models(
         entries.append(
             {"path": str(weights.resolve()), "sha256": file_sha256(weights), **_member_entry(card)}
         )
-    # MNIST as the first model saw it (the validation split is the same in every run)
-    recipe = replace(TrainConfig.from_dict(cards[0].get("train", {})), redrawn=0)
+    # MNIST and held-out non-digits as the first trained model saw them (the validation
+    # split is the same in every run; an ensemble made by combine has no recipe of its own)
+    trained = next((c["train"] for c in cards if c.get("train")), None)
+    recipe = TrainConfig.from_dict(trained) if trained else preset(DEFAULT_PRESET)
+    recipe = replace(recipe, redrawn=0)
     data = prepare_data(recipe, data_dir, dev, progress)
     card = {"name": name or out.stem, "command": command, "seed": None}
     out.parent.mkdir(parents=True, exist_ok=True)
