@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from .cards import CARD_FORMAT, CARD_KEY, card_path, read_card
 from .config import ModelConfig
-from .errors import ModelError
+from .errors import ConfigError, ModelError, OutputExistsError
 from .files import atomic_path, write_atomic
 from .model import build_model
 
@@ -40,6 +40,19 @@ def weights_digest(model: torch.nn.Module) -> str:
         h.update(name.encode())
         h.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def check_new_checkpoint(out: Path, what: str, force: bool) -> None:
+    """Refuse a checkpoint path not ending in .safetensors, or one that exists without force."""
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"{out}: the {what} checkpoint's name must end in .safetensors")
+    if out.exists() and not force:
+        raise OutputExistsError(f"{out} exists; use --force to overwrite it")
+
+
+def net_count(model: dict) -> int:
+    """How many nets a card's model holds: an ensemble's members, else 1."""
+    return len(model.get("parts") or ()) or model.get("members", 1)
 
 
 def torch_weights(model_path: Path, purpose: str) -> Path:

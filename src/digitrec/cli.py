@@ -71,10 +71,12 @@ def _train(args) -> int:
     return 130 if card.get("interrupted") else 0
 
 
-def _new_model_file(args, default_name: str) -> tuple[Path, str]:
+def _new_model_file(args, prefix: str) -> tuple[Path, str]:
     """Where a command that makes a model writes it: --out FILE.safetensors, else
-    NAME.safetensors (and .onnx) in the models folder, NAME from --name or the default.
+    NAME.safetensors (and .onnx) in the models folder, NAME from --name or PREFIX-<time>.
     Refuses a --name that is not a plain name, and an existing .onnx without --force."""
+    import datetime as dt
+
     from .checkpoint import WEIGHTS_NAME
     from .errors import ConfigError, OutputExistsError
     from .models import BUNDLED, looks_like_path, models_dir
@@ -89,22 +91,27 @@ def _new_model_file(args, default_name: str) -> tuple[Path, str]:
         # runs/mine/model.safetensors is called mine, as `digitrec train --out runs/mine` is
         name = out.parent.name if out.name == WEIGHTS_NAME and out.parent.name else out.stem
     else:
-        name = args.name or default_name
+        name = args.name or f"{prefix}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
         out = models_dir() / f"{name}.safetensors"
     if out.with_suffix(".onnx").exists() and not args.force:
         raise OutputExistsError(f"{out.with_suffix('.onnx')} exists; use --force to overwrite it")
     return out, name
 
 
-def _combine(args) -> int:
-    import datetime as dt
-
-    from .ensemble import combine_models
+def _export_new_model(args, path: Path, name: str, done: str = "") -> None:
+    """Write the new checkpoint's ONNX beside it and say how to read with it."""
     from .export import export_checkpoint
+
+    onnx, _ = export_checkpoint(path, path.with_suffix(".onnx"), force=True)
+    print(f"saved {onnx} and {path}{done}; read with it: --model {onnx if args.out else name}")
+
+
+def _combine(args) -> int:
+    from .checkpoint import net_count
+    from .ensemble import combine_models
     from .models import resolve
 
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out, name = _new_model_file(args, f"ensemble-{stamp}")
+    out, name = _new_model_file(args, "ensemble")
     paths = [resolve(m) for m in args.models]
     _set_threads(args.threads)
     path, card = combine_models(
@@ -117,25 +124,21 @@ def _combine(args) -> int:
         command=_command(),
         name=name,
     )
-    onnx, _ = export_checkpoint(path, path.with_suffix(".onnx"), force=True)
     for given, entry in zip(args.models, card["ensemble"], strict=True):
         print(f"{given}: MNIST test {_percent(entry['test_accuracy'])}")
     m = card["metrics"]
-    nets = len(card["model"]["parts"]) or card["model"]["members"]
     print(
-        f"ensemble of {nets} nets: MNIST test {_percent(m['test_accuracy'])} "
+        f"ensemble of {net_count(card['model'])} nets: MNIST test {_percent(m['test_accuracy'])} "
         f"(validation {_percent(m['val_accuracy'])}), {card['parameters']:,} parameters"
     )
-    print(f"saved {onnx} and {path}; read with it: --model {name if not args.out else onnx}")
+    _export_new_model(args, path, name)
     return 0
 
 
 def _finetune(args) -> int:
-    import datetime as dt
     from dataclasses import replace
 
     from .errors import ConfigError
-    from .export import export_checkpoint
     from .finetune import FinetuneConfig, feedback_source, finetune, folder_source
     from .inference import resolve_model_path
     from .models import BUNDLED, bundled_path
@@ -143,10 +146,7 @@ def _finetune(args) -> int:
     if not args.data and args.feedback is None:
         raise ConfigError("nothing to fine-tune on: give --data DIR (one or more) or --feedback")
     parent = resolve_model_path(args.parent)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out, name = _new_model_file(
-        args, f"{BUNDLED if parent == bundled_path() else parent.stem}-ft-{stamp}"
-    )
+    out, name = _new_model_file(args, f"{BUNDLED if parent == bundled_path() else parent.stem}-ft")
     sources = [folder_source(d) for d in args.data or []]
     if args.feedback is not None:
         from .feedback import default_db_path
@@ -177,7 +177,6 @@ def _finetune(args) -> int:
         command=_command(),
         name=name,
     )
-    onnx, _ = export_checkpoint(path, path.with_suffix(".onnx"), force=True)
     m = card["metrics"]
     new = sum(s["samples"] for s in card["data"]["sources"])
     print(f"new samples: {new} ({m['heldout_n']} held out to measure, the rest learned)")
@@ -187,10 +186,7 @@ def _finetune(args) -> int:
     print(
         f"MNIST test:           {_percent(m['test_accuracy_before'])} -> {_percent(m['test_accuracy'])}"
     )
-    print(
-        f"saved {onnx} and {path} ({card['training_seconds']:.0f} s of fine-tuning); "
-        f"read with it: --model {name if not args.out else onnx}"
-    )
+    _export_new_model(args, path, name, f" ({card['training_seconds']:.0f} s of fine-tuning)")
     return 0
 
 

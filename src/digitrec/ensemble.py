@@ -19,8 +19,10 @@ from .cards import read_card
 from .checkpoint import (
     STATE_NAME,
     WEIGHTS_NAME,
+    check_new_checkpoint,
     file_sha256,
     load_checkpoint,
+    net_count,
     save_checkpoint,
     torch_weights,
 )
@@ -129,10 +131,7 @@ def combine_models(
     out = Path(out)
     if len(paths) < 2:
         raise ConfigError(f"an ensemble needs at least 2 models, not {len(paths)}")
-    if out.suffix != ".safetensors":
-        raise ConfigError(f"{out}: the ensemble's checkpoint name must end in .safetensors")
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out} exists; use --force to overwrite it")
+    check_new_checkpoint(out, "ensemble", force)
     dev = resolve_device(device)
     loaded, cards, entries = [], [], []
     for given in paths:
@@ -166,7 +165,7 @@ def _member_entry(card: dict) -> dict:
         "seed": card.get("seed"),
         "preset": card.get("train", {}).get("preset"),
         "arch": card["model"]["arch"],
-        "members": len(card["model"].get("parts", ())) or card["model"].get("members", 1),
+        "members": net_count(card["model"]),
         "val_accuracy": m["val_accuracy"],
         "test_accuracy": m["test_accuracy"],
         "training_seconds": card.get("training_seconds"),

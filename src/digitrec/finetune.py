@@ -26,10 +26,16 @@ from . import __version__
 from .augment import augment_batch
 from .calibrate import calibration_card
 from .cards import read_card
-from .checkpoint import file_sha256, load_checkpoint, save_checkpoint, torch_weights
+from .checkpoint import (
+    check_new_checkpoint,
+    file_sha256,
+    load_checkpoint,
+    save_checkpoint,
+    torch_weights,
+)
 from .config import AugmentConfig, TrainConfig
 from .data import list_folder_dataset
-from .errors import BadImageError, ConfigError, DataError, ModelError, OutputExistsError
+from .errors import BadImageError, ConfigError, DataError, ModelError
 from .preprocess import to_mnist
 from .train import (
     evaluate,
@@ -169,10 +175,7 @@ def finetune(
     """Adapt the model at `parent` (.safetensors, or an .onnx with one beside it) to the
     new samples; write the new checkpoint at `out` (.safetensors) with its card."""
     out = Path(out)
-    if out.suffix != ".safetensors":
-        raise ConfigError(f"{out}: the fine-tuned checkpoint's name must end in .safetensors")
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out} exists; use --force to overwrite it")
+    check_new_checkpoint(out, "fine-tuned", force)
     if not sources:
         raise ConfigError("nothing to fine-tune on: give --data DIR or --feedback DB")
     if not 0 <= cfg.holdout < 1:
