@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from digitrec.config import ModelConfig, preset
-from digitrec.export import export_model
-from digitrec.inference import Predictor
-from digitrec.model import build_model, count_parameters
+from digitrec.reading.predictor import Predictor
+from digitrec.training.config import ModelConfig, preset
+from digitrec.training.export import export_model
+from digitrec.training.nets import build_model, count_parameters
 
 NETWORKS = {
     "seed (original design)": ModelConfig("seed", 32, 128, 0.5),
@@ -109,7 +109,7 @@ def speed(configs: dict[str, ModelConfig], rounds: int, seconds: float) -> dict[
 
 
 def train(name: str, epochs: int, seed: int) -> dict:
-    from digitrec.train import fit
+    from digitrec.training.fit import fit
 
     cfg = replace(preset("best", epochs=epochs, seed=seed), model=NETWORKS[name])
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from digitrec.checkpoint import WEIGHTS_NAME, load_checkpoint
-from digitrec.config import TrainConfig
 from digitrec.data import load_mnist
-from digitrec.ensemble import MEMBER_DIR
-from digitrec.train import predict_logits, split_indices
+from digitrec.training.checkpoint import WEIGHTS_NAME, load_checkpoint
+from digitrec.training.config import TrainConfig
+from digitrec.training.ensemble import MEMBER_DIR
+from digitrec.training.fit import predict_logits, split_indices
 
 
 def model_files(given: list[Path]) -> list[Path]:

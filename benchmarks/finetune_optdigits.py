@@ -28,9 +28,9 @@ import numpy as np
 
 from digitrec.data import list_folder_dataset
 from digitrec.evaluate import evaluate_folder, evaluate_mnist
-from digitrec.export import export_checkpoint
-from digitrec.finetune import FinetuneConfig, finetune, folder_source
-from digitrec.inference import Predictor, resolve_model_path
+from digitrec.reading.predictor import Predictor, resolve_model_path
+from digitrec.training.export import export_checkpoint
+from digitrec.training.finetune import FinetuneConfig, finetune, folder_source
 
 REPO = Path(__file__).resolve().parents[1]
 OPTDIGITS = REPO.parent / "shared" / "data" / "realworld" / "optdigits32"

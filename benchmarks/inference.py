@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.inference import Predictor, resolve_model_path
+from digitrec.reading.predictor import Predictor, resolve_model_path
 
 BATCHES = (256, 1024)
 

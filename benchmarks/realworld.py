@@ -37,10 +37,10 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage as ndi
 
-from digitrec import synthetic
 from digitrec.data import list_folder_dataset, load_mnist
-from digitrec.inference import Prediction, Predictor
-from digitrec.preprocess import crop_to_ink
+from digitrec.reading.predictor import Prediction, Predictor
+from digitrec.reading.preprocess import crop_to_ink
+from digitrec.training import synthetic as synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_REALWORLD = REPO.parent / "shared" / "data" / "realworld"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from digitrec.config import preset
-from digitrec.train import fit
+from digitrec.training.config import preset
+from digitrec.training.fit import fit
 
 
 def main() -> None:

@@ -37,10 +37,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from digitrec import train as train_module
-from digitrec.config import MNIST_MEAN, MNIST_STD, preset
 from digitrec.data import load_mnist
-from digitrec.model import build_model
+from digitrec.training import fit as train_module
+from digitrec.training.config import MNIST_MEAN, MNIST_STD, preset
+from digitrec.training.nets import build_model
 
 
 def _machine() -> str:

@@ -1,7 +1,7 @@
 """Draw the sample pictures in examples/: one digit each, pen strokes on a 280x280 canvas in
 the styles people send (dark ink on paper, light ink on a dark canvas, a transparent canvas
 PNG, a photo-like JPEG), and two numbers in examples/numbers/ (named by what they read).
-Drawn from the stroke paths in digitrec.synthetic, never from MNIST.
+Drawn from the stroke paths in digitrec.training.synthetic, never from MNIST.
 
     python scripts/make_examples.py [OUT_DIR]
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from digitrec.synthetic import draw_digit, draw_number
+from digitrec.training.synthetic import draw_digit, draw_number
 
 
 def dark_on_paper(ink: np.ndarray) -> Image.Image:

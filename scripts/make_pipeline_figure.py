@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from digitrec.preprocess import clean, fit_and_centre, ink_map, to_grey
-from digitrec.synthetic import draw_digit
+from digitrec.reading.preprocess import clean, fit_and_centre, ink_map, to_grey
+from digitrec.training.synthetic import draw_digit
 
 TILE = 220
 

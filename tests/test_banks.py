@@ -1,6 +1,6 @@
 import numpy as np
 
-from digitrec.banks import cache_dir, cached
+from digitrec.training.banks import cache_dir, cached
 
 calls = []
 

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, ROOT
+from helpers import EXAMPLES, ROOT
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 from test_server import running_server

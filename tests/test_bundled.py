@@ -4,7 +4,7 @@ card says (minus 0.05 points)."""
 import json
 
 from digitrec.evaluate import evaluate_mnist
-from digitrec.inference import Predictor, bundled_model_path
+from digitrec.reading.predictor import Predictor, bundled_model_path
 
 FLOOR = 0.996  # the bundled model reads 99.63%: a retrained one must not read less
 

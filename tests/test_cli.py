@@ -7,7 +7,7 @@ import shutil
 import threading
 
 import pytest
-from conftest import EXAMPLES, example_pictures, run_cli
+from helpers import EXAMPLES, example_pictures, run_cli
 from PIL import Image
 
 from digitrec import __version__

@@ -10,7 +10,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, run_cli
+from helpers import ROOT, run_cli
 from PIL import Image
 
 from digitrec import desktop
@@ -35,7 +35,7 @@ from digitrec.desktop import (
     render_panel,
 )
 from digitrec.feedback import FeedbackStore
-from digitrec.inference import NumberReading, Prediction, Predictor, blank
+from digitrec.reading.predictor import NumberReading, Prediction, Predictor, blank
 
 ONE = [[(240, 80), (240, 400)]]
 SEVEN = [[(130, 110), (350, 110)], [(350, 110), (220, 400)]]
@@ -435,9 +435,9 @@ def test_digitrec_draw_without_a_display_exits_with_one_line():
 
 def test_the_library_and_the_other_commands_never_import_opencv():
     code = (
-        "import sys, digitrec.cli, digitrec.inference, digitrec.feedback\n"
+        "import sys, digitrec.cli, digitrec.reading.predictor, digitrec.feedback\n"
         "digitrec.cli.build_parser()\n"
-        "digitrec.inference.Predictor().predict(sys.argv[1])\n"
+        "digitrec.reading.predictor.Predictor().predict(sys.argv[1])\n"
         "assert 'cv2' not in sys.modules, 'cv2 imported'\n"
     )
     picture = sorted(ROOT.joinpath("examples").glob("*.png"))[0]

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from digitrec.checkpoint import load_checkpoint, weights_digest
+from digitrec.training.checkpoint import load_checkpoint, weights_digest
 
 
 def test_two_processes_train_one_model_and_agree_on_its_weights(tmp_path, mnist_dir):

@@ -6,16 +6,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from helpers import run_cli
 
-from digitrec.checkpoint import load_checkpoint, save_checkpoint
-from digitrec.config import ModelConfig, preset
-from digitrec.ensemble import combine_models, fit_ensemble
+from digitrec import load_predictor
 from digitrec.errors import ConfigError, ModelError, OutputExistsError
-from digitrec.export import export_checkpoint
-from digitrec.inference import Predictor
-from digitrec.model import Ensemble, build_model
-from digitrec.train import fit
+from digitrec.reading.predictor import Predictor
+from digitrec.training.checkpoint import load_checkpoint, save_checkpoint
+from digitrec.training.config import ModelConfig, preset
+from digitrec.training.ensemble import combine_models, fit_ensemble
+from digitrec.training.export import export_checkpoint
+from digitrec.training.fit import fit
+from digitrec.training.nets import Ensemble, build_model
 
 
 def test_an_ensemble_returns_logits_of_its_members_mean_probabilities():
@@ -71,7 +72,7 @@ def test_an_ensemble_is_served_like_a_single_model(ensemble_run, tmp_path):
     path, card = ensemble_run
     onnx, diff = export_checkpoint(path, tmp_path / "ensemble.onnx")
     assert diff < 1e-4
-    from_onnx, from_torch = Predictor(onnx, pairs=False), Predictor(path, pairs=False)
+    from_onnx, from_torch = Predictor(onnx, pairs=False), load_predictor(path, pairs=False)
     x = np.zeros((2, 28, 28), np.float32)
     x[:, 6:22, 13:16] = 1.0  # a 1
     a, b = from_onnx.classify(x), from_torch.classify(x)

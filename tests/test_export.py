@@ -6,10 +6,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from digitrec.checkpoint import load_checkpoint
+from digitrec import load_predictor
 from digitrec.errors import ModelError, OutputExistsError
-from digitrec.export import PARITY_TOLERANCE, export_checkpoint, max_logit_difference
-from digitrec.inference import Predictor
+from digitrec.reading.predictor import Predictor
+from digitrec.training.checkpoint import load_checkpoint
+from digitrec.training.export import PARITY_TOLERANCE, export_checkpoint, max_logit_difference
 
 
 def test_onnx_matches_pytorch_on_real_digits(tiny_run, tiny_onnx, mnist_dir):
@@ -46,7 +47,7 @@ def test_onnx_file_carries_its_card(tiny_run, tiny_onnx):
 def test_torch_and_onnx_predictors_agree(tiny_run, tiny_onnx):
     x = np.random.default_rng(0).random((16, 28, 28), dtype=np.float32)
     a = Predictor(tiny_onnx).classify(x)
-    b = Predictor(tiny_run[0]).classify(x)
+    b = load_predictor(tiny_run[0]).classify(x)
     assert np.abs(a - b).max() < 1e-5
     assert np.allclose(a.sum(1), 1, atol=1e-5)
 

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 
 import pytest
-from conftest import EXAMPLES, example_pictures, run_cli
+from helpers import EXAMPLES, example_pictures, run_cli
 from PIL import Image
 
 from digitrec.data import list_folder_dataset

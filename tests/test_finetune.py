@@ -3,21 +3,21 @@ import json
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
 from PIL import Image
 
-from digitrec.checkpoint import load_checkpoint
 from digitrec.data import load_mnist
 from digitrec.errors import ConfigError, DataError, ModelError, OutputExistsError
 from digitrec.feedback import FeedbackStore
-from digitrec.finetune import (
+from digitrec.reading.predictor import Predictor
+from digitrec.training.checkpoint import load_checkpoint
+from digitrec.training.finetune import (
     FinetuneConfig,
     feedback_source,
     finetune,
     folder_source,
     stratified_split,
 )
-from digitrec.inference import Predictor
 
 QUICK = FinetuneConfig(epochs=12, holdout=0.3, seed=1)
 

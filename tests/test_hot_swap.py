@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from test_models import add_model
 from test_server import SEVEN, as_file, assert_error, canvas, post_file, running_server
 
-from digitrec.inference import Predictor, bundled_model_path
+from digitrec.reading.predictor import Predictor, bundled_model_path
 from digitrec.server import create_app
 from digitrec.server.swap import POLL_SECONDS
 

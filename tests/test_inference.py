@@ -3,11 +3,11 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import example_pictures
+from helpers import example_pictures
 from PIL import Image
 
 from digitrec.errors import BadImageError, ModelError
-from digitrec.inference import Predictor, bundled_model_path, resolve_model_path
+from digitrec.reading.predictor import Predictor, bundled_model_path, resolve_model_path
 
 
 @pytest.fixture(scope="module")
@@ -94,8 +94,8 @@ def test_foreign_onnx_without_a_card_is_refused(tmp_path):
 
 def test_inference_never_imports_torch():
     code = (
-        "import sys, digitrec, digitrec.inference, digitrec.evaluate;"
-        "from digitrec.inference import Predictor;"
+        "import sys, digitrec, digitrec.reading.predictor, digitrec.evaluate;"
+        "from digitrec.reading.predictor import Predictor;"
         "import numpy as np;"
         "p = Predictor().predict(np.pad(np.ones((20, 4)), 8));"
         "print(p.digit, 'torch' in sys.modules)"

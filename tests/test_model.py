@@ -2,10 +2,10 @@ import pytest
 import torch
 from torch import nn
 
-from digitrec.augment import augment_batch
-from digitrec.config import PRESETS, AugmentConfig, ModelConfig, preset
 from digitrec.errors import ConfigError
-from digitrec.model import ARCHITECTURES, build_model, count_parameters, input_size
+from digitrec.training.augment import augment_batch
+from digitrec.training.config import PRESETS, AugmentConfig, ModelConfig, preset
+from digitrec.training.nets import ARCHITECTURES, build_model, count_parameters, input_size
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

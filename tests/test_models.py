@@ -7,11 +7,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, run_cli
+from helpers import EXAMPLES, run_cli
 
 from digitrec.errors import ModelError
-from digitrec.inference import Predictor, bundled_model_path, resolve_model_path
-from digitrec.models import (
+from digitrec.reading.predictor import Predictor, bundled_model_path, resolve_model_path
+from digitrec.reading.registry import (
     find_model,
     list_models,
     models_dir,
@@ -149,7 +149,7 @@ def test_damaged_and_foreign_files_are_listed_as_such(folder, tiny_onnx, tiny_ru
 
 
 def test_the_onnx_header_walk_finds_the_embedded_card(tiny_onnx, tmp_path):
-    from digitrec.cards import CARD_KEY
+    from digitrec.reading.cards import CARD_KEY
 
     embedded = json.loads(onnx_metadata(tiny_onnx)[CARD_KEY])
     assert embedded["model"] == json.loads(tiny_onnx.with_suffix(".json").read_text())["model"]

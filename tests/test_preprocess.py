@@ -1,4 +1,4 @@
-"""Tests for digitrec.preprocess.to_mnist: pictures people send in, MNIST form out."""
+"""Tests for digitrec.reading.preprocess.to_mnist: pictures people send in, MNIST form out."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from digitrec.data import load_mnist
 from digitrec.errors import BadImageError, DigitrecError, EmptyImageError
-from digitrec.preprocess import MAX_PIXELS, to_mnist
+from digitrec.reading.preprocess import MAX_PIXELS, to_mnist
 
 # ---------------------------------------------------------------- drawing helpers
 
@@ -199,8 +199,8 @@ def test_photo_like_jpeg(seven, reference):
 def test_a_marker_on_unevenly_lit_paper_keeps_its_strokes_whole():
     """Ink wider than the window that follows the light must not be taken for paper: a
     marker's 5 whose bar and loop run into one blob a third of the picture wide."""
-    from digitrec.preprocess import ink_map
-    from digitrec.synthetic import draw_strokes
+    from digitrec.reading.preprocess import ink_map
+    from digitrec.training.synthetic import draw_strokes
 
     size = 270
     five = [[(0.85, 0.05), (0.2, 0.05), (0.15, 0.45)], ZERO[0][: len(ZERO[0]) // 2]]
@@ -218,7 +218,7 @@ def test_a_marker_on_unevenly_lit_paper_keeps_its_strokes_whole():
 
 def test_a_digit_filling_its_frame_is_not_taken_for_uneven_light():
     """optdigits-style: a binary digit touching every side of a small picture."""
-    from digitrec.preprocess import ink_map
+    from digitrec.reading.preprocess import ink_map
 
     pic = np.zeros((32, 32), np.float32)
     pic[:, 12:22] = 1.0  # a thick stroke from top to bottom edge
@@ -361,7 +361,7 @@ def test_real_mnist_digits_pass_through_nearly_unchanged(mnist_dir):
 def test_most_mnist_pen_widths_are_left_alone(mnist_dir, monkeypatch):
     """Only pens outside the usual range are thinned or thickened: MNIST's own digits
     mostly keep theirs (all but its boldest sixth or so)."""
-    from digitrec import preprocess
+    from digitrec.reading import preprocess as preprocess
 
     images = load_mnist("train", mnist_dir, download=False, progress=False).images[:400]
     changed = []
@@ -383,7 +383,7 @@ def _ring(size: int, outer: float, inner: float) -> np.ndarray:
 
 
 def test_a_marker_is_thinned_without_breaking_a_stroke():
-    from digitrec.preprocess import _pieces_and_holes, normalise_stroke, stroke_width
+    from digitrec.reading.preprocess import _pieces_and_holes, normalise_stroke, stroke_width
 
     # two heavy blobs joined by a thin stroke: thinned all the way, the stroke would go
     ink = np.zeros((120, 200), np.float32)
@@ -396,7 +396,7 @@ def test_a_marker_is_thinned_without_breaking_a_stroke():
 
 
 def test_a_thin_pen_is_thickened_without_filling_a_loop():
-    from digitrec.preprocess import _pieces_and_holes, normalise_stroke, stroke_width
+    from digitrec.reading.preprocess import _pieces_and_holes, normalise_stroke, stroke_width
 
     ring = _ring(41, 4, 3)  # a thin, tiny loop: thickened all the way, it would fill in
     thick = normalise_stroke(ring)

@@ -5,8 +5,8 @@ import pytest
 from scipy import ndimage as ndi
 
 from digitrec.data import load_mnist
-from digitrec.preprocess import PAIR_FIELD
-from digitrec.redraw import (
+from digitrec.reading.preprocess import PAIR_FIELD
+from digitrec.training.redraw import (
     crossed_seven,
     european_one,
     pair_bank,
@@ -14,7 +14,7 @@ from digitrec.redraw import (
     redrawn_bank,
     touching_pairs,
 )
-from digitrec.synthetic import draw_strokes
+from digitrec.training.synthetic import draw_strokes
 
 
 @pytest.fixture(scope="module")

@@ -4,15 +4,15 @@ not digits."""
 import numpy as np
 import pytest
 
-from digitrec.calibrate import (
+from digitrec.reading.calibrate import (
     calibration_card,
     expected_calibration_error,
     fit_temperature,
     refusal_threshold,
     softmax,
 )
-from digitrec.inference import Predictor
-from digitrec.synthetic import FONT_DIR, draw_strokes, letter, scribble, shape
+from digitrec.reading.predictor import Predictor
+from digitrec.training.synthetic import FONT_DIR, draw_strokes, letter, scribble, shape
 
 
 def overconfident_logits(n=4000, true_t=2.5, seed=0):
@@ -87,7 +87,7 @@ def test_digits_are_not_refused(predictor, mnist_dir):
 
 
 def test_refusal_reasons_tell_unsure_from_not_a_digit():
-    from digitrec.inference import Prediction
+    from digitrec.reading.predictor import Prediction
 
     predictor = Predictor(threshold=0.6)  # the reasons, whatever the bundled threshold
     two_way = np.array([0.45, 0.45] + [0.1 / 8] * 8)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from digitrec.inference import Predictor
-from digitrec.preprocess import ink_map
-from digitrec.segment import _Digit, _merge_broken, _seams, segment
-from digitrec.synthetic import draw_number, draw_strokes
+from digitrec.reading.predictor import Predictor
+from digitrec.reading.preprocess import ink_map
+from digitrec.reading.segment import _Digit, _merge_broken, _seams, segment
+from digitrec.training.synthetic import draw_number, draw_strokes
 
 
 @pytest.fixture(scope="module")
@@ -221,7 +221,7 @@ def test_pairs(mnist_dir):
     from PIL import Image
 
     from digitrec.data import load_mnist
-    from digitrec.redraw import pair_ink
+    from digitrec.training.redraw import pair_ink
 
     split = load_mnist("test", mnist_dir, download=False, progress=False)
     rng = np.random.default_rng(11)

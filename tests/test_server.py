@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EXAMPLES, run_cli
 from fastapi.testclient import TestClient
+from helpers import EXAMPLES, run_cli
 from PIL import Image, ImageDraw
 
 from digitrec.feedback import FeedbackStore
-from digitrec.inference import Predictor
+from digitrec.reading.predictor import Predictor
 from digitrec.server import create_app
 from digitrec.server.app import get_predictor
 

@@ -9,13 +9,13 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from helpers import run_cli
 from PIL import Image
 
 from digitrec.cli import main
 from digitrec.data import list_folder_dataset, load_mnist
 from digitrec.evaluate import evaluate_folder
-from digitrec.inference import Predictor
+from digitrec.reading.predictor import Predictor
 from digitrec.sheet import (
     CONTACT_SHEET,
     contact_sheet,

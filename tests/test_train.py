@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from digitrec import train as train_module
-from digitrec.checkpoint import load_checkpoint
-from digitrec.config import preset
 from digitrec.data import MNIST_FILES
 from digitrec.errors import DigitrecError, ModelError, OutputExistsError
-from digitrec.train import fit, resume_config
+from digitrec.training import fit as train_module
+from digitrec.training.checkpoint import load_checkpoint
+from digitrec.training.config import preset
+from digitrec.training.fit import fit, resume_config
 
 
 def test_short_training_run_learns(tiny_run):

@@ -28,10 +28,10 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _train(args) -> int:
-    from .config import DEFAULT_PRESET, preset
-    from .ensemble import MEMBER_DIR, fit_ensemble
     from .errors import ConfigError
-    from .train import fit, ranks_from_env, resume_config
+    from .training.config import DEFAULT_PRESET, preset
+    from .training.ensemble import MEMBER_DIR, fit_ensemble
+    from .training.fit import fit, ranks_from_env, resume_config
 
     name = args.preset or DEFAULT_PRESET
     if args.ensemble is not None and args.ensemble < 2:
@@ -77,9 +77,9 @@ def _new_model_file(args, prefix: str) -> tuple[Path, str]:
     Refuses a --name that is not a plain name, and an existing .onnx without --force."""
     import datetime as dt
 
-    from .checkpoint import WEIGHTS_NAME
     from .errors import ConfigError, OutputExistsError
-    from .models import BUNDLED, looks_like_path, models_dir
+    from .reading.registry import BUNDLED, looks_like_path, models_dir
+    from .training.checkpoint import WEIGHTS_NAME
 
     if args.name is not None and (looks_like_path(args.name) or args.name in ("", BUNDLED)):
         raise ConfigError(
@@ -100,16 +100,16 @@ def _new_model_file(args, prefix: str) -> tuple[Path, str]:
 
 def _export_new_model(args, path: Path, name: str, done: str = "") -> None:
     """Write the new checkpoint's ONNX beside it and say how to read with it."""
-    from .export import export_checkpoint
+    from .training.export import export_checkpoint
 
     onnx, _ = export_checkpoint(path, path.with_suffix(".onnx"), force=True)
     print(f"saved {onnx} and {path}{done}; read with it: --model {onnx if args.out else name}")
 
 
 def _combine(args) -> int:
-    from .checkpoint import net_count
-    from .ensemble import combine_models
-    from .models import resolve
+    from .reading.registry import resolve
+    from .training.checkpoint import net_count
+    from .training.ensemble import combine_models
 
     out, name = _new_model_file(args, "ensemble")
     paths = [resolve(m) for m in args.models]
@@ -139,9 +139,9 @@ def _finetune(args) -> int:
     from dataclasses import replace
 
     from .errors import ConfigError
-    from .finetune import FinetuneConfig, feedback_source, finetune, folder_source
-    from .inference import resolve_model_path
-    from .models import BUNDLED, bundled_path
+    from .reading.predictor import resolve_model_path
+    from .reading.registry import BUNDLED, bundled_path
+    from .training.finetune import FinetuneConfig, feedback_source, finetune, folder_source
 
     if not args.data and args.feedback is None:
         raise ConfigError("nothing to fine-tune on: give --data DIR (one or more) or --feedback")
@@ -191,7 +191,7 @@ def _finetune(args) -> int:
 
 
 def _export(args) -> int:
-    from .export import export_checkpoint
+    from .training.export import export_checkpoint
 
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".onnx")
     path, diff = export_checkpoint(args.model, out, force=args.force)
@@ -222,9 +222,9 @@ def _describe(name: str, r: dict) -> str:
 
 
 def _predict(args) -> int:
-    from .inference import Predictor
+    from .loading import load_predictor
 
-    predictor = Predictor(args.model, threshold=args.threshold)
+    predictor = load_predictor(args.model, threshold=args.threshold)
     results, failed, refused = [], 0, 0
     for name in args.images:
         try:
@@ -251,9 +251,9 @@ def _predict(args) -> int:
 
 def _evaluate(args) -> int:
     from .evaluate import evaluate_folder, evaluate_mnist, write_report
-    from .inference import Predictor
+    from .loading import load_predictor
 
-    predictor = Predictor(args.model)
+    predictor = load_predictor(args.model)
     if args.images:
         result = evaluate_folder(predictor, args.images, progress=not args.json)
     else:
@@ -270,10 +270,10 @@ def _evaluate(args) -> int:
 
 
 def _info(args) -> int:
-    from .cards import summary
-    from .inference import Predictor
+    from .loading import load_predictor
+    from .reading.cards import summary
 
-    predictor = Predictor(args.model)
+    predictor = load_predictor(args.model)
     if args.json:
         print(json.dumps(predictor.card, indent=2))
     else:
@@ -297,7 +297,7 @@ def _serve(args) -> int:
 
     from .errors import ConfigError
     from .feedback import FeedbackStore, default_db_path
-    from .inference import resolve_model_path
+    from .reading.predictor import resolve_model_path
 
     if args.workers < 1 or args.threads < 1 or args.max_body_mb <= 0:
         raise ConfigError("--workers and --threads must be at least 1, --max-body-mb over 0")
@@ -370,7 +370,7 @@ def _percent(value: float | None) -> str:
 
 
 def _models_list(args) -> int:
-    from .models import list_models, models_dir
+    from .reading.registry import list_models, models_dir
 
     folder = models_dir()
     entries = list_models(folder)
@@ -413,10 +413,12 @@ def _feedback_export(args) -> int:
 
 
 def _dataset_from_sheet(args) -> int:
-    from .inference import Predictor
+    from .loading import load_predictor
     from .sheet import sheet_to_dataset
 
-    result = sheet_to_dataset(args.photo, args.rows, args.out, Predictor(args.model), args.force)
+    result = sheet_to_dataset(
+        args.photo, args.rows, args.out, load_predictor(args.model), args.force
+    )
     print(result.summary())
     return 0
 

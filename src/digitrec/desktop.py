@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DigitrecError
-from .inference import NumberReading, Prediction, blank
+from .reading.predictor import NumberReading, Prediction, blank
 
 try:
     import cv2
@@ -780,11 +780,11 @@ def run(
     event_log: str | os.PathLike | None = None,
 ) -> int:
     """Open the window and run until q, Esc or the window is closed. Returns the exit status."""
-    from .inference import Predictor
+    from .loading import load_predictor
 
     require_window_support()
     # One ONNX Runtime thread: the model is small, and the window keeps the other cores.
-    predictor = Predictor(model, threads=1, threshold=threshold)
+    predictor = load_predictor(model, threads=1, threshold=threshold)
     state = DrawingState()
     log = EventLog(event_log)
     session = Session(predictor, db, save_dir, log)

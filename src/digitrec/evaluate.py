@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .data import list_folder_dataset, load_mnist
 from .errors import BadImageError
-from .inference import Predictor
-from .preprocess import to_mnist
+from .reading.predictor import Predictor
+from .reading.preprocess import to_mnist
 
 UNREADABLE = -1  # the prediction recorded for a picture that could not be read
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .errors import ConfigError, DataError
 from .files import user_folder, write_atomic
-from .preprocess import ImageInput, load_image
+from .reading.preprocess import ImageInput, load_image
 
 DB_NAME = "feedback.sqlite3"
 SCHEMA_VERSION = 1

@@ -22,8 +22,9 @@ from PIL import Image, ImageDraw, ImageFont
 from .data import folder_pictures
 from .errors import ConfigError, DataError, EmptyImageError, OutputExistsError
 from .files import write_atomic
-from .inference import Prediction, Predictor
-from .preprocess import WORK_SIDE, ImageInput, picture_ink
+from .loading import load_predictor
+from .reading.predictor import Prediction, Predictor
+from .reading.preprocess import WORK_SIDE, ImageInput, picture_ink
 
 # A sheet holds ten rows of digits where a number holds one line: its ink map is made at
 # twice preprocess's working side, so a digit on a whole page keeps well over MNIST's 20x20
@@ -105,7 +106,7 @@ def read_sheet(
     `rows` differ in number, EmptyImageError for a blank photo, BadImageError for one that
     cannot be read."""
     labels = parse_rows(rows)
-    predictor = predictor or Predictor()
+    predictor = predictor or load_predictor()
     name = _photo_name(photo)
     blank = f"{name}: the photo is blank: no ink stands out from the paper"
     try:

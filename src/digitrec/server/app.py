@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..errors import BadImageError, ConfigError, DigitrecError, EmptyImageError
 from ..feedback import FeedbackStore
-from ..inference import Predictor
+from ..reading.predictor import Predictor
 from .metrics import Metrics
 from .payload import ApiError, BodyTooLarge
 from .swap import ModelState, load, log, switch, warm_up

@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..errors import DigitrecError
-from ..inference import Prediction, Predictor
-from ..preprocess import MAX_PIXELS
+from ..reading.predictor import Prediction, Predictor
+from ..reading.preprocess import MAX_PIXELS
 from .app import STATIC, MetricsDep, PredictorDep, StoreDep, require_admin, started_at
 from .payload import FORMATS, ApiError, form_fields, parse_json, read_request
 from .schemas import (

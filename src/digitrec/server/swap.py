@@ -29,7 +29,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import DigitrecError, ModelError
 from ..files import atomic_path
-from ..inference import Predictor
+from ..loading import load_predictor
+from ..reading.predictor import Predictor
 
 POLL_SECONDS = 0.5  # how soon an idle worker follows a change (a busy one follows at once)
 # uvicorn's own logger, so that these lines go where the server's own lines go
@@ -55,7 +56,7 @@ def load(model: str | os.PathLike | None, threads: int | None) -> Predictor:
     """A Predictor that has read a digit, or ModelError: a file that passes the card checks
     can still fail in the backend (a card whose settings do not build its architecture)."""
     try:
-        predictor = Predictor(model, threads=threads)
+        predictor = load_predictor(model, threads=threads)
     except DigitrecError:
         raise
     except Exception as e:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from .errors import EmptyImageError
+from ..errors import EmptyImageError
 from .preprocess import SPECK, clean, crop_to_ink, ink_components
 
 DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a digit's part

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ..errors import ModelError
+from ..files import user_folder
 from .cards import CARD_KEY, check_card, read_card
-from .errors import ModelError
-from .files import user_folder
 
 BUNDLED = "bundled"
 MODEL_SUFFIXES = (".onnx", ".safetensors")  # the served file first: ONNX needs no torch

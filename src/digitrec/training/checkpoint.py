@@ -12,11 +12,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .cards import CARD_FORMAT, CARD_KEY, card_path, read_card
+from ..errors import ConfigError, ModelError, OutputExistsError
+from ..files import atomic_path, write_atomic
+from ..reading.cards import CARD_FORMAT, CARD_KEY, card_path, read_card
 from .config import ModelConfig
-from .errors import ConfigError, ModelError, OutputExistsError
-from .files import atomic_path, write_atomic
-from .model import build_model
+from .nets import build_model
 
 WEIGHTS_NAME = "model.safetensors"
 STATE_NAME = "train_state.safetensors"

@@ -183,8 +183,8 @@ def non_digit(rng: np.random.Generator, fonts=TRAIN_FONTS, size: int = 96) -> np
 
 def non_digit_bank(n: int, seed: int, fonts=TRAIN_FONTS) -> np.ndarray:
     """n non-digit pictures in MNIST form, (n, 28, 28) float32; repeatable from the seed."""
-    from .errors import EmptyImageError
-    from .preprocess import to_mnist
+    from ..errors import EmptyImageError
+    from ..reading.preprocess import to_mnist
 
     rng = np.random.default_rng(seed)
     out = np.zeros((n, 28, 28), dtype=np.float32)

@@ -8,7 +8,7 @@ import os
 import struct
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 
 CARD_FORMAT = "digitrec-model/1"
 CARD_KEY = "digitrec_card"  # metadata key inside .safetensors and .onnx files

@@ -18,11 +18,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import __version__
+from .. import __version__
+from ..data import load_mnist
+from ..errors import ConfigError, DigitrecError, OutputExistsError
+from ..reading.calibrate import calibration_card
+from ..reading.cards import read_card
 from .augment import augment_batch
 from .banks import cached
-from .calibrate import calibration_card
-from .cards import read_card
 from .charts import curves_png
 from .checkpoint import (
     STATE_NAME,
@@ -34,9 +36,7 @@ from .checkpoint import (
     weights_digest,
 )
 from .config import NUM_CLASSES, TrainConfig
-from .data import load_mnist
-from .errors import ConfigError, DigitrecError, OutputExistsError
-from .model import build_model, count_parameters
+from .nets import build_model, count_parameters
 from .redraw import lone_digits, pair_bank, redrawn_bank, touching_pairs
 from .synthetic import non_digit_bank
 

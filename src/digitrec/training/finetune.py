@@ -22,10 +22,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import __version__
+from .. import __version__
+from ..data import list_folder_dataset
+from ..errors import BadImageError, ConfigError, DataError, ModelError
+from ..reading.calibrate import calibration_card
+from ..reading.cards import read_card
+from ..reading.preprocess import to_mnist
 from .augment import augment_batch
-from .calibrate import calibration_card
-from .cards import read_card
 from .checkpoint import (
     check_new_checkpoint,
     file_sha256,
@@ -34,10 +37,7 @@ from .checkpoint import (
     torch_weights,
 )
 from .config import AugmentConfig, TrainConfig
-from .data import list_folder_dataset
-from .errors import BadImageError, ConfigError, DataError, ModelError
-from .preprocess import to_mnist
-from .train import (
+from .fit import (
     evaluate,
     one_cycle,
     predict_logits,
@@ -125,7 +125,7 @@ def folder_source(root: str | Path) -> Source:
 
 def feedback_source(db: str | Path) -> Source:
     """The corrected samples people stored from the page and the window."""
-    from .feedback import FeedbackStore
+    from ..feedback import FeedbackStore
 
     path = Path(db).expanduser()
     if not path.is_file():

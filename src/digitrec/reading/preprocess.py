@@ -15,8 +15,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage as ndi
 
-from .config import IMAGE_SIZE
-from .errors import BadImageError, EmptyImageError
+from ..errors import BadImageError, EmptyImageError
+
+IMAGE_SIZE = 28  # MNIST's field: every model reads 28x28 pictures
 
 FIT_SIZE = 20  # MNIST's digits fill a 20x20 box inside the 28x28 field
 PAIR_BOX = (20, 40)  # two touching digits, for the pair reader: fitted into 20 x 40 ...

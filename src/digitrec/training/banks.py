@@ -15,10 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .files import atomic_path, user_folder
+from .. import __version__
+from ..files import atomic_path, user_folder
 
-_SOURCES = ("preprocess.py", "synthetic.py", "redraw.py", "banks.py")
+_SOURCES = (
+    "reading/preprocess.py",
+    "training/synthetic.py",
+    "training/redraw.py",
+    "training/banks.py",
+)
 
 
 def cache_dir() -> Path:
@@ -27,7 +32,7 @@ def cache_dir() -> Path:
 
 def _key(build: Callable, args: tuple) -> str:
     h = hashlib.sha256(f"{__version__}:{build.__module__}.{build.__qualname__}".encode())
-    here = Path(__file__).parent
+    here = Path(__file__).parents[1]  # the package
     for name in _SOURCES:
         h.update((here / name).read_bytes())
     for a in args:

@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from .errors import EmptyImageError
-from .preprocess import PAIR_FIELD, crop_to_ink, fit_and_centre, fit_pair, to_mnist
+from ..errors import EmptyImageError
+from ..reading.preprocess import PAIR_FIELD, crop_to_ink, fit_and_centre, fit_pair, to_mnist
 
 INK = 0.1  # MNIST pixels above this are part of a digit when cropping
 STROKE = 0.3  # ... and above this, part of a stroke that another one can touch

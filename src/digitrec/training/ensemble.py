@@ -13,9 +13,10 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
-from .calibrate import calibration_card
-from .cards import read_card
+from .. import __version__
+from ..errors import ConfigError, ModelError, OutputExistsError
+from ..reading.calibrate import calibration_card
+from ..reading.cards import read_card
 from .checkpoint import (
     STATE_NAME,
     WEIGHTS_NAME,
@@ -27,9 +28,8 @@ from .checkpoint import (
     torch_weights,
 )
 from .config import DEFAULT_PRESET, NUM_CLASSES, ModelConfig, TrainConfig, preset
-from .errors import ConfigError, ModelError, OutputExistsError
-from .model import ENSEMBLE, Ensemble, build_model, count_parameters
-from .train import evaluate, fit, predict_logits, prepare_data, ranks_from_env, resolve_device
+from .fit import evaluate, fit, predict_logits, prepare_data, ranks_from_env, resolve_device
+from .nets import ENSEMBLE, Ensemble, build_model, count_parameters
 
 MEMBER_DIR = "member-{}"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..reading.preprocess import IMAGE_SIZE  # noqa: F401 (the nets' input side, re-exported)
 
 # MNIST's pixel statistics on [0, 1] (the pytorch/examples normalisation); the models apply
 # them as their first step, so every caller feeds plain [0, 1] pixels, white ink on black.
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
-IMAGE_SIZE = 28
 NUM_CLASSES = 10
 
 

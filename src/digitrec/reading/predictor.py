@@ -1,24 +1,25 @@
 """The Predictor: one object that every interface uses to read digits.
 
-It loads an ONNX model with ONNX Runtime (the default, torch-free) or a .safetensors
-checkpoint with PyTorch, and turns pictures into MNIST form through preprocess.to_mnist.
+It reads an ONNX model with ONNX Runtime (torch-free); other formats through the `loaders`
+handed to it (digitrec.load_predictor hands in the training wing's torch backend for
+.safetensors checkpoints). Pictures become MNIST form through preprocess.to_mnist.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import EmptyImageError, ModelError
+from .backends import Loader, open_backend
 from .calibrate import softmax
-from .cards import CARD_KEY, read_card
-from .config import IMAGE_SIZE
-from .errors import EmptyImageError, ModelError
-from .models import BUNDLED, resolve, served_name
-from .models import bundled_path as bundled_model_path
-from .preprocess import ImageInput, fit_and_centre, fit_pair, picture_ink, to_mnist
+from .preprocess import IMAGE_SIZE, ImageInput, fit_and_centre, fit_pair, picture_ink, to_mnist
+from .registry import BUNDLED, resolve, served_name
+from .registry import bundled_path as bundled_model_path
 from .segment import Segment, segment
 
 BUNDLED_PAIR_READER = "pairs.onnx"
@@ -26,15 +27,18 @@ BUNDLED_PAIR_READER = "pairs.onnx"
 
 def resolve_model_path(model: str | os.PathLike | None = None) -> Path:
     """--model, else $DIGITREC_MODEL, else the model shipped in the package. Each is a
-    path, 'bundled', or the name of a model in the models folder (digitrec.models)."""
+    path, 'bundled', or the name of a model in the models folder (digitrec.reading.registry)."""
     return resolve(model or os.environ.get("DIGITREC_MODEL") or BUNDLED)
 
 
+# Why an answer is refused: the one list, which the API's schema, the page (through the API)
+# and the desktop window take from here. REASONS has the message, REASON_LABELS a short label.
 REASONS = {
     "blank": "the picture is blank",
     "not_a_digit": "this does not look like a digit",
     "unsure": "too unsure to say which digit",
 }
+REASON_LABELS = {"blank": "blank", "not_a_digit": "not a digit", "unsure": "too unsure"}
 DEFAULT_THRESHOLD = 0.5  # for models whose card holds no calibrated threshold
 SPREAD = 0.8  # a refused answer whose top two classes hold less than this is no digit at all
 
@@ -111,65 +115,12 @@ class NumberReading:
         }
 
 
-class _OnnxBackend:
-    def __init__(self, path: Path, threads: int | None):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as e:  # onnxruntime raises its own untyped errors for bad files
-            raise ModelError(f"{path} is not a digitrec model: not a loadable ONNX file ({e})")
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.card = read_card(path, embedded=meta.get(CARD_KEY))
-        self.input_name = self.session.get_inputs()[0].name
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: batch})[0]
-
-
-class _TorchBackend:
-    def __init__(self, path: Path, threads: int | None):
-        try:
-            import torch
-
-            from .checkpoint import load_checkpoint
-        except ImportError:
-            raise ModelError(
-                f"{path} is a PyTorch checkpoint and needs the training extra: "
-                "pip install 'digitrec[train]' (or export it to ONNX)"
-            )
-        if threads:
-            torch.set_num_threads(threads)
-        self.torch = torch
-        self.model, self.card = load_checkpoint(path)
-
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
-            return self.model(self.torch.from_numpy(batch)).numpy()
-
-
-def _backend(path: Path, threads: int | None):
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise ModelError(f"model file {path} does not exist")
-    if suffix == ".onnx":
-        return _OnnxBackend(path, threads)
-    if suffix in (".safetensors", ".json"):
-        return _TorchBackend(path, threads)
-    raise ModelError(f"{path} is not a digitrec model: use a .onnx or .safetensors file")
-
-
 class Predictor:
     """Reads digits with one model: `predict` a single digit, `read_number` several.
 
     Probabilities are calibrated with the temperature in the model's card; an answer whose
-    confidence is under `threshold` (the card's, unless given) is refused."""
+    confidence is under `threshold` (the card's, unless given) is refused. `loaders` maps a
+    file suffix to the backend that reads it (ONNX only unless given)."""
 
     def __init__(
         self,
@@ -177,9 +128,10 @@ class Predictor:
         threads: int | None = None,
         threshold: float | None = None,
         pairs: str | os.PathLike | bool = True,
+        loaders: Mapping[str, Loader] | None = None,
     ):
         self.path = resolve_model_path(model)
-        self.backend = _backend(self.path, threads)
+        self.backend = open_backend(self.path, threads, loaders)
         self.card: dict = self.backend.card
         self.name = served_name(self.path, self.card)  # what --model calls it, else its card's
         calibration = self.card.get("calibration", {})
@@ -192,7 +144,7 @@ class Predictor:
         if pairs is True and bundled_model_path(BUNDLED_PAIR_READER).is_file():
             pairs = bundled_model_path(BUNDLED_PAIR_READER)
         if pairs not in (True, False, None):
-            self.pairs = _backend(Path(pairs), threads)
+            self.pairs = open_backend(Path(pairs), threads, loaders)
             pair_card = self.pairs.card
             if pair_card.get("train", {}).get("task") != "pairs":
                 raise ModelError(f"{pairs} is not a pair reader (its card names no task pairs)")

@@ -11,11 +11,11 @@ import numpy as np
 import onnx
 import torch
 
-from .cards import CARD_KEY, card_path
+from ..errors import ModelError, OutputExistsError
+from ..files import atomic_path, write_atomic
+from ..reading.cards import CARD_KEY, card_path
 from .checkpoint import load_checkpoint
 from .config import IMAGE_SIZE
-from .errors import ModelError, OutputExistsError
-from .files import atomic_path, write_atomic
 
 OPSET = 18
 PARITY_TOLERANCE = 1e-4
