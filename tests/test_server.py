@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw
 from digitrec.feedback import FeedbackStore
 from digitrec.reading.predictor import Predictor
 from digitrec.server import create_app
-from digitrec.server.app import get_predictor
+from digitrec.server.deps import get_predictor
 
 
 def encode(image: Image.Image, fmt: str = "PNG") -> bytes:

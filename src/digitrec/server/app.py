@@ -1,20 +1,17 @@
-"""The web service: an app factory, its lifespan (the model is loaded there), the injected
-dependencies, and the edge that times every request, bounds bodies and turns every error
-into a JSON body {"error": {"code": ..., "message": ...}}."""
+"""The web service: an app factory, its lifespan (the model is loaded there), and the edge
+that times every request, bounds bodies and turns every error into a JSON body
+{"error": {"code": ..., "message": ...}}. The routes are in routes.py, what they are handed
+in deps.py."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import os
 from contextlib import asynccontextmanager, suppress
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 from time import perf_counter
-from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -25,16 +22,21 @@ from .. import __version__
 from ..errors import BadImageError, ConfigError, DigitrecError, EmptyImageError
 from ..feedback import FeedbackStore
 from ..reading.predictor import Predictor
+from .deps import STARTED
 from .metrics import Metrics
 from .payload import ApiError, BodyTooLarge
+from .routes import STATIC, admin, api, pages
+from .settings import ADMIN_TOKEN_ENV, DEFAULT_MAX_BODY, Settings
 from .swap import ModelState, load, log, switch, warm_up
 
-DEFAULT_MAX_BODY = 5 * 1024 * 1024
-STATIC = Path(__file__).parent / "static"
-CONFIG_ENV = "DIGITREC_SERVE_CONFIG"  # how `digitrec serve` hands settings to its workers
-ADMIN_TOKEN_ENV = "DIGITREC_ADMIN_TOKEN"  # unset or empty: no admin route at all
-STARTED = "digitrec.started"  # scope key: when the request reached the app
-
+ABOUT = {  # what /docs says of the whole service
+    "title": "digitrec",
+    "version": __version__,
+    "summary": "Read handwritten digits: one digit or a whole number, from a drawing or a photo.",
+    "description": "Send a picture (PNG, JPEG, WebP or BMP) as a multipart file named "
+    '`file`, as JSON `{"image": "data:image/png;base64,..."}`, or as the body itself. '
+    'Every error is JSON `{"error": {"code": ..., "message": ...}}`.',
+}
 CODES = {
     400: "malformed_body",
     404: "not_found",
@@ -46,60 +48,8 @@ CODES = {
 }
 
 
-@dataclass
-class Settings:
-    model: str | None = None
-    db: str | None = None
-    max_body: int = DEFAULT_MAX_BODY
-    threads: int | None = 1  # ONNX Runtime threads per worker: one image is too small to split
-    model_state: str | None = None  # the file through which workers follow a model change
-
-
 def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
-
-
-# ---------------------------------------------------------------- dependencies
-
-
-async def get_predictor(request: Request) -> Predictor:
-    app = request.app
-    if app.state.predictor is None:
-        raise ApiError(503, "not_ready", "the model is not loaded yet")
-    # another worker may have changed the model: follow it before this request starts
-    await app.state.model_state.follow(app)
-    return app.state.predictor
-
-
-async def require_admin(request: Request) -> None:
-    """`Authorization: Bearer <$DIGITREC_ADMIN_TOKEN>`, compared in constant time."""
-    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        e = ApiError(401, "unauthorized", "this route needs 'Authorization: Bearer <token>'")
-        e.headers = {"WWW-Authenticate": "Bearer"}
-        raise e
-    if not hmac.compare_digest(given.strip().encode(), request.app.state.admin_token.encode()):
-        raise ApiError(403, "forbidden", "the admin token is wrong")
-
-
-async def get_store(request: Request) -> FeedbackStore:
-    store = request.app.state.store
-    if store is None:
-        raise ApiError(503, "not_ready", "the feedback store is not open yet")
-    return store
-
-
-async def get_metrics(request: Request) -> Metrics:
-    return request.app.state.metrics
-
-
-PredictorDep = Annotated[Predictor, Depends(get_predictor)]
-StoreDep = Annotated[FeedbackStore, Depends(get_store)]
-MetricsDep = Annotated[Metrics, Depends(get_metrics)]
-
-
-def started_at(request: Request) -> float:
-    return request.scope.get(STARTED) or perf_counter()
 
 
 # ---------------------------------------------------------------- the edge
@@ -251,8 +201,6 @@ def create_app(
     lifespan unless given. The admin route (changing the model) is there only with an
     `admin_token`, else $DIGITREC_ADMIN_TOKEN; `model_state` is the file through which the
     workers of one server follow a change (without it, a change is this process's only)."""
-    from .routes import admin, api, pages
-
     settings = Settings(
         str(model) if model else None,
         str(db) if db else None,
@@ -262,35 +210,29 @@ def create_app(
     )
     if admin_token is None:
         admin_token = os.environ.get(ADMIN_TOKEN_ENV)
-    app = FastAPI(
-        title="digitrec",
-        version=__version__,
-        summary="Read handwritten digits: one digit or a whole number, from a drawing or a photo.",
-        description="Send a picture (PNG, JPEG, WebP or BMP) as a multipart file named "
-        '`file`, as JSON `{"image": "data:image/png;base64,..."}`, or as the body itself. '
-        'Every error is JSON `{"error": {"code": ..., "message": ...}}`.',
-        lifespan=lifespan,
-        redoc_url=None,
-    )
+    app = FastAPI(**ABOUT, lifespan=lifespan, redoc_url=None)
     app.state.settings = settings
     app.state.predictor = predictor
     app.state.store = store
     app.state.metrics = Metrics()
     app.state.model_state = ModelState(settings.model_state)
     app.state.admin_token = admin_token or None
-    app.include_router(pages)
-    app.include_router(api)
-    if app.state.admin_token:
-        app.include_router(admin)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_routes(app)
     install_error_handlers(app)
     routes = {r.path for r in [*pages.routes, *api.routes, *app.routes] if hasattr(r, "path")}
     app.add_middleware(Edge, metrics=app.state.metrics, max_body=settings.max_body, routes=routes)
     return app
 
 
+def install_routes(app: FastAPI) -> None:
+    app.include_router(pages)
+    app.include_router(api)
+    if app.state.admin_token:
+        app.include_router(admin)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+
 def app_from_env() -> FastAPI:
     """The factory `digitrec serve` gives uvicorn (by import string, as several workers
-    need): the settings come in $DIGITREC_SERVE_CONFIG as JSON."""
-    settings = Settings(**json.loads(os.environ.get(CONFIG_ENV) or "{}"))
-    return create_app(**asdict(settings))
+    need), with the settings it put in the environment."""
+    return create_app(**asdict(Settings.from_env()))

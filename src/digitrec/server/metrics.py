@@ -1,7 +1,8 @@
 """Prometheus metrics: requests by route and status, latency, digits read, refusals.
 
 With several workers (`digitrec serve --workers N`) each worker is its own process; the
-CLI then sets PROMETHEUS_MULTIPROC_DIR so that every worker's counts are summed in /metrics.
+start-up (startup.py) then sets PROMETHEUS_MULTIPROC_DIR so that every worker's counts are
+summed in /metrics.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 # a canvas answer takes a few milliseconds; photos and numbers take longer
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client's own name for it
 disable_created_metrics()  # the *_created series only double the size of every scrape
 
 
 def multiprocess() -> bool:
-    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    return bool(os.environ.get(MULTIPROC_ENV))
 
 
 class Metrics:

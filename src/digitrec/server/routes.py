@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
+import json
 import struct
+from pathlib import Path
 from time import perf_counter
 
 import numpy as np
@@ -15,9 +18,10 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..errors import DigitrecError
-from ..reading.predictor import Prediction, Predictor
+from ..reading.predictor import REASONS, Prediction, Predictor
 from ..reading.preprocess import MAX_PIXELS
-from .app import STATIC, MetricsDep, PredictorDep, StoreDep, require_admin, started_at
+from .deps import MetricsDep, PredictorDep, StoreDep, require_admin, started_at
+from .metrics import CONTENT_TYPE
 from .payload import FORMATS, ApiError, form_fields, parse_json, read_request
 from .schemas import (
     ErrorBody,
@@ -37,6 +41,7 @@ from .schemas import (
 )
 from .swap import load, switch
 
+STATIC = Path(__file__).parent / "static"
 ERRORS = {
     400: {"model": ErrorBody, "description": "malformed body (not JSON, broken multipart)"},
     413: {"model": ErrorBody, "description": "body over the limit"},
@@ -152,17 +157,12 @@ async def read_number(request: Request, predictor: PredictorDep, metrics: Metric
     box in the picture's pixels; `number` is the digits as written ('?' for a refused one)."""
     data, _ = await read_request(request, ImageRequest)
     result = await run_in_threadpool(predictor.read_number, data)
-    summary = result.to_dict()
     if not result.digits:
         metrics.reading(None, True, "blank")
     for p in result.digits:
         metrics.reading(p.digit, p.refused, p.reason)
     return ReadNumberResponse(
-        number=summary["number"],
-        refused=summary["refused"],
-        reason=summary["reason"],
-        lines=summary["lines"],
-        digits=[reading(p) for p in result.digits],
+        **{**result.to_dict(), "digits": [reading(p) for p in result.digits]},
         model=model_info(predictor),
         elapsed_ms=elapsed_ms(request),
     )
@@ -257,9 +257,17 @@ async def change_model(request: Request, _ready: PredictorDep):
 pages = APIRouter()
 
 
+def page() -> str:
+    """The drawing page, with the words for each refusal reason in it: the page keeps no
+    copy of its own, and needs no request before its first reading."""
+    reasons = html.escape(json.dumps(REASONS), quote=True)
+    text = (STATIC / "index.html").read_text(encoding="utf-8")
+    return text.replace('data-reasons=""', f'data-reasons="{reasons}"', 1)
+
+
 @pages.get("/", include_in_schema=False)
 async def index():
-    return HTMLResponse((STATIC / "index.html").read_bytes(), headers=PAGE_HEADERS)
+    return HTMLResponse(page(), headers=PAGE_HEADERS)
 
 
 @pages.get("/healthz", response_model=Health, tags=["health"], summary="The process is alive")
@@ -284,6 +292,4 @@ async def readyz(request: Request):
 
 @pages.get("/metrics", tags=["health"], summary="Prometheus metrics")
 async def metrics(metrics: MetricsDep):
-    from .metrics import CONTENT_TYPE
-
     return Response(metrics.exposition(), media_type=CONTENT_TYPE)

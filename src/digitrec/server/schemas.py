@@ -1,13 +1,35 @@
-"""Pydantic models for every request and response of the API (they also make /docs)."""
+"""Pydantic models for every request and response of the API (they also make /docs).
+
+A reading's fields are not written here: the models of readings are built from the wire
+schema (digitrec.reading.wire), and the reasons a reading may be refused for come from
+digitrec.reading.predictor.REASONS."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
-Reason = Literal["blank", "not_a_digit", "unsure"]
-Probabilities = list[float]
+from ..reading import wire
+from ..reading.predictor import REASONS
+
+Reason = Literal[tuple(REASONS)]  # an enum in /docs, from the one list
+
+
+def wire_model(
+    name: str, shape: type, base: type[BaseModel] = BaseModel, **types: Any
+) -> type[BaseModel]:
+    """A model with the fields of the wire TypedDict `shape` that `base` lacks, in its order,
+    each note its description; `types` puts a (type, default) in place of a field's own
+    (a nested TypedDict must be given as a model: pydantic takes only typing_extensions's)."""
+    fields = {}
+    for key, hint in get_type_hints(shape, include_extras=True).items():
+        if key in base.model_fields:
+            continue
+        kind, *notes = get_args(hint) if get_origin(hint) is Annotated else (hint,)
+        kind, default = types.get(key, (kind, ...))
+        fields[key] = (kind, Field(default, description=" ".join(notes) or None))
+    return create_model(name, __base__=base, __module__=__name__, **fields)
 
 
 class ImageRequest(BaseModel):
@@ -39,21 +61,13 @@ class ModelInfo(BaseModel):
     date: str | None = Field(default=None, description="when it was trained")
 
 
-class TopEntry(BaseModel):
-    digit: int
-    probability: float
+TopEntry = wire_model("TopEntry", wire.TopEntry)
+DigitWire = wire_model(
+    "DigitWire", wire.DigitDict, reason=(Reason | None, None), top3=(list[TopEntry], ...)
+)
 
 
-class DigitReading(BaseModel):
-    digit: int | None = Field(
-        description="the most likely digit; a best guess when refused, null when blank"
-    )
-    confidence: float = Field(description="calibrated probability of `digit`")
-    refused: bool = Field(description="true when the model will not say (see `reason`)")
-    reason: Reason | None = None
-    message: str = Field(description="the digit, or why it was refused, in words")
-    top3: list[TopEntry]
-    probabilities: Probabilities = Field(description="ten calibrated probabilities, 0 to 9")
+class DigitReading(DigitWire):
     input: str | None = Field(
         description="the 28x28 picture the model saw, as a PNG data URL (null when blank)"
     )
@@ -64,16 +78,13 @@ class PredictResponse(DigitReading):
     elapsed_ms: float = Field(description="time the server took, from request to answer")
 
 
-class NumberDigit(DigitReading):
-    box: list[int] = Field(description="left, top, right, bottom in the picture's pixels")
+NumberDigit = wire_model("NumberDigit", wire.BoxedDigitDict, base=DigitReading)
+NumberWire = wire_model(
+    "NumberWire", wire.NumberDict, reason=(Reason | None, None), digits=(list[NumberDigit], ...)
+)
 
 
-class ReadNumberResponse(BaseModel):
-    number: str = Field(description="the digits as written; '?' for a refused one")
-    refused: bool = Field(description="true when blank or when any digit was refused")
-    reason: Reason | None = None
-    lines: int = Field(description="lines of digits found, top to bottom")
-    digits: list[NumberDigit] = Field(description="each digit, lines top to bottom, left to right")
+class ReadNumberResponse(NumberWire):
     model: ModelInfo
     elapsed_ms: float
 

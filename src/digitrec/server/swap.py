@@ -8,7 +8,7 @@ it is never half-ready when it goes in.
 
 `digitrec serve --workers N` runs N processes, and an admin request reaches only one of
 them. That worker writes the model's file into a small JSON *state file* (atomically, in a
-private folder the CLI makes for this server); every worker compares the file's stat with
+private folder made for this server); every worker compares the file's stat with
 the one it last read before each request (a few microseconds) and at a short interval while
 idle, and on a change loads the model it names, then switches. A request that starts after
 the admin answer therefore reads with the new model in every worker: a worker that has not

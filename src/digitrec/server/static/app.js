@@ -9,11 +9,9 @@ const SIZES = { digit: [280, 280], number: [560, 280] };
 const PEN = 1 / 16; // pen width as a share of the picture's height: a marker-like stroke
 const THROTTLE_MS = 90; // at most ~11 readings a second while the pen moves
 const SEND_TYPES = ["image/png", "image/jpeg", "image/webp", "image/bmp"];
-const REFUSALS = {
-  blank: "Nothing to read: the picture is blank.",
-  not_a_digit: "That does not look like a digit.",
-  unsure: "Too unsure to say which digit this is.",
-};
+// Why a reading may be refused, in the server's words (it puts them in the page): a reading
+// carries its own `message`, but a blank number has no digit to carry one.
+const REASONS = JSON.parse(document.body.dataset.reasons || "{}");
 
 const $ = (id) => document.getElementById(id);
 const pad = $("pad");
@@ -297,6 +295,10 @@ function showError(message) {
   updateFeedback();
 }
 
+function sentence(text) {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function modelLine(body) {
   return `${body.model.name} ${body.model.version || ""} · ${body.elapsed_ms.toFixed(1)} ms`;
 }
@@ -304,7 +306,7 @@ function modelLine(body) {
 function showDigit(body) {
   setStatus("status", "");
   if (body.refused) {
-    setAnswer("refused", REFUSALS[body.reason] || body.message, modelLine(body));
+    setAnswer("refused", sentence(body.message), modelLine(body));
     setBars(body.probabilities, null);
   } else {
     setAnswer("read", String(body.digit), `${percent(body.confidence)} sure · ${modelLine(body)}`);
@@ -337,7 +339,7 @@ function showNumber(body, src) {
   setStatus("status", "");
   state.selected = null;
   if (body.digits.length === 0) {
-    setAnswer("refused", REFUSALS.blank, modelLine(body));
+    setAnswer("refused", sentence(REASONS[body.reason] || body.reason), modelLine(body));
   } else {
     const unread = body.digits.filter((d) => d.refused).length;
     const detail = unread
@@ -353,7 +355,7 @@ function showNumber(body, src) {
       b.type = "button";
       b.setAttribute("aria-pressed", "false");
       b.classList.toggle("refused", d.refused);
-      const label = d.refused ? `unread (${REFUSALS[d.reason] || d.message})` : d.digit;
+      const label = d.refused ? `unread (${d.message})` : d.digit;
       b.setAttribute("aria-label", `Digit ${i + 1}: ${label}, ${percent(d.confidence)}`);
       if (d.input) {
         const img = document.createElement("img");
