@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from digitrec.data import load_mnist
 from digitrec.training import fit as train_module
 from digitrec.training.config import MNIST_MEAN, MNIST_STD, preset
+from digitrec.training.measure import loss_and_accuracy_of
 from digitrec.training.nets import build_model
 
 
@@ -87,7 +88,7 @@ def run_preset(name: str, epochs: int | None, data_dir, targets: list[float]) ->
     def epoch_then_test(model, *args, **kwargs):
         row = original(model, *args, **kwargs)
         paused = time.perf_counter()
-        _, acc = train_module.evaluate(model, x_test.to(next(model.parameters()).device), y_test)
+        _, acc = loss_and_accuracy_of(model, x_test.to(next(model.parameters()).device), y_test)
         elapsed = paused - clock["start"] - clock["paused"]
         curve.append({"epoch": row["epoch"], "seconds": round(elapsed, 1), "test_accuracy": acc})
         clock["paused"] += time.perf_counter() - paused
@@ -176,7 +177,7 @@ def run_classic(data_dir, target: float, max_epochs: int, tensors: bool) -> dict
             F.cross_entropy(model(xb), yb).backward()
             optimizer.step()
         scheduler.step()
-        _, acc = train_module.evaluate(model, x_test, y_test)
+        _, acc = loss_and_accuracy_of(model, x_test, y_test)
         curve.append(
             {"epoch": epoch, "seconds": round(time.perf_counter() - start, 1), "test_accuracy": acc}
         )

@@ -20,47 +20,38 @@ def _command() -> str:
     return "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-def _set_threads(threads: int | None) -> None:
-    if threads:
+def _torch_run(args) -> dict:
+    """What the commands that train share (TORCH_OPTIONS, --force): PyTorch's threads set,
+    and the keyword arguments fit, fit_ensemble, finetune and combine_models all take."""
+    if args.threads:
         import torch
 
-        torch.set_num_threads(threads)
+        torch.set_num_threads(args.threads)
+    return dict(
+        data_dir=args.data_dir,
+        device=args.device,
+        force=args.force,
+        progress=not args.quiet,
+        command=_command(),
+    )
 
 
 def _train(args) -> int:
     from .errors import ConfigError
-    from .training.config import DEFAULT_PRESET, preset
-    from .training.ensemble import MEMBER_DIR, fit_ensemble
-    from .training.fit import fit, ranks_from_env, resume_config
+    from .training.config import DEFAULT_PRESET
+    from .training.ensemble import fit_ensemble
+    from .training.fit import fit, ranks_from_env
 
     name = args.preset or DEFAULT_PRESET
     if args.ensemble is not None and args.ensemble < 2:
         raise ConfigError(f"--ensemble needs at least 2 members, not {args.ensemble}")
     out = Path(args.out or f"runs/{name}" + (f"-ensemble{args.ensemble}" if args.ensemble else ""))
-    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
-    if args.dry_run:
-        overrides.update(epochs=1, limit=2 * (args.batch_size or 128))
-    elif args.limit:
-        overrides["limit"] = args.limit
-    if args.resume:
-        # an ensemble keeps its recipe in its first member until the whole of it is saved
-        first = out / MEMBER_DIR.format(1)
-        cfg = resume_config(out if not args.ensemble else first, epochs=args.epochs)
-    else:
-        cfg = preset(name, **overrides)
-    _set_threads(args.threads)
-    common = dict(
-        data_dir=args.data_dir,
-        device=args.device,
-        resume=args.resume,
-        force=args.force,
-        progress=not args.quiet,
-        command=_command(),
-    )
+    cfg = _train_recipe(args, name, out)
+    given = dict(resume=args.resume, **_torch_run(args))
     if args.ensemble:
-        path, card = fit_ensemble(cfg, args.ensemble, out, **common)
+        path, card = fit_ensemble(cfg, args.ensemble, out, **given)
     else:
-        path, card = fit(cfg, out, **common)
+        path, card = fit(cfg, out, **given)
     m = card["metrics"]
     test = "pairs of MNIST test digits" if cfg.task == "pairs" else "MNIST test"
     if ranks_from_env().main:  # under torchrun, one line for the run, not one per process
@@ -69,6 +60,25 @@ def _train(args) -> int:
             f"{test} {100 * m['test_accuracy']:.2f}%, {card['training_seconds']:.0f} s"
         )
     return 130 if card.get("interrupted") else 0
+
+
+def _train_recipe(args, name: str, out: Path):
+    """The recipe of preset `name` as the options change it; with --resume, the stopped
+    run's own."""
+    from .training.config import preset
+    from .training.ensemble import MEMBER_DIR
+    from .training.fit import resume_config
+
+    if args.resume:
+        # an ensemble keeps its recipe in its first member until the whole of it is saved
+        first = out / MEMBER_DIR.format(1)
+        return resume_config(out if not args.ensemble else first, epochs=args.epochs)
+    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    if args.dry_run:
+        overrides.update(epochs=1, limit=2 * (args.batch_size or 128))
+    elif args.limit:
+        overrides["limit"] = args.limit
+    return preset(name, **overrides)
 
 
 def _new_model_file(args, prefix: str) -> tuple[Path, str]:
@@ -113,17 +123,7 @@ def _combine(args) -> int:
 
     out, name = _new_model_file(args, "ensemble")
     paths = [resolve(m) for m in args.models]
-    _set_threads(args.threads)
-    path, card = combine_models(
-        paths,
-        out,
-        data_dir=args.data_dir,
-        device=args.device,
-        force=args.force,
-        progress=not args.quiet,
-        command=_command(),
-        name=name,
-    )
+    path, card = combine_models(paths, out, name=name, **_torch_run(args))
     for given, entry in zip(args.models, card["ensemble"], strict=True):
         print(f"{given}: MNIST test {_percent(entry['test_accuracy'])}")
     m = card["metrics"]
@@ -141,42 +141,16 @@ def _finetune(args) -> int:
     from .errors import ConfigError
     from .reading.predictor import resolve_model_path
     from .reading.registry import BUNDLED, bundled_path
-    from .training.finetune import FinetuneConfig, feedback_source, finetune, folder_source
+    from .training.finetune import FinetuneConfig, finetune
 
     if not args.data and args.feedback is None:
         raise ConfigError("nothing to fine-tune on: give --data DIR (one or more) or --feedback")
     parent = resolve_model_path(args.parent)
     out, name = _new_model_file(args, f"{BUNDLED if parent == bundled_path() else parent.stem}-ft")
-    sources = [folder_source(d) for d in args.data or []]
-    if args.feedback is not None:
-        from .feedback import default_db_path
-
-        sources.append(feedback_source(args.feedback or default_db_path()))
-    for s in sources:
-        for problem in s.skipped:
-            print(f"digitrec: skipped {problem}", file=sys.stderr)
-    cfg = FinetuneConfig()
-    cfg = replace(
-        cfg,
-        **{
-            k: v
-            for k, v in dict(epochs=args.epochs, holdout=args.holdout, seed=args.seed).items()
-            if v is not None
-        },
-    )
-    _set_threads(args.threads)
-    path, card = finetune(
-        parent,
-        sources,
-        out,
-        cfg,
-        data_dir=args.data_dir,
-        device=args.device,
-        force=args.force,
-        progress=not args.quiet,
-        command=_command(),
-        name=name,
-    )
+    sources = _finetune_sources(args)
+    given = dict(epochs=args.epochs, holdout=args.holdout, seed=args.seed)
+    cfg = replace(FinetuneConfig(), **{k: v for k, v in given.items() if v is not None})
+    path, card = finetune(parent, sources, out, cfg, name=name, **_torch_run(args))
     m = card["metrics"]
     new = sum(s["samples"] for s in card["data"]["sources"])
     print(f"new samples: {new} ({m['heldout_n']} held out to measure, the rest learned)")
@@ -188,6 +162,21 @@ def _finetune(args) -> int:
     )
     _export_new_model(args, path, name, f" ({card['training_seconds']:.0f} s of fine-tuning)")
     return 0
+
+
+def _finetune_sources(args) -> list:
+    """The new samples --data and --feedback name; the pictures left out are named."""
+    from .training.finetune import feedback_source, folder_source
+
+    sources = [folder_source(d) for d in args.data or []]
+    if args.feedback is not None:
+        from .feedback import default_db_path
+
+        sources.append(feedback_source(args.feedback or default_db_path()))
+    for s in sources:
+        for problem in s.skipped:
+            print(f"digitrec: skipped {problem}", file=sys.stderr)
+    return sources
 
 
 def _export(args) -> int:
@@ -291,78 +280,17 @@ def _data_download(args) -> int:
 
 
 def _serve(args) -> int:
-    import os
-    import shutil
-    import tempfile
+    from .server.startup import serve
 
-    from .errors import ConfigError
-    from .feedback import FeedbackStore, default_db_path
-    from .reading.predictor import resolve_model_path
-
-    if args.workers < 1 or args.threads < 1 or args.max_body_mb <= 0:
-        raise ConfigError("--workers and --threads must be at least 1, --max-body-mb over 0")
-    # Say what is wrong here, once, rather than in every worker's start-up.
-    model = resolve_model_path(args.model)
-    db = Path(args.db).expanduser() if args.db else default_db_path()
-    FeedbackStore(db).close()  # creates it, with its schema, before workers race to
-
-    import socket
-
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    with socket.socket(family) as probe:  # a taken port is one clear line, not a traceback
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((args.host, args.port))
-        except OSError as e:
-            raise ConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
-
-    import uvicorn
-
-    from .server.app import ADMIN_TOKEN_ENV, CONFIG_ENV
-
-    # With the admin route on, workers follow model changes through a file in a folder
-    # private to this server (mode 0700): whoever can write there can change its model.
-    state_dir = (
-        tempfile.mkdtemp(prefix="digitrec-serve-") if os.environ.get(ADMIN_TOKEN_ENV) else None
+    return serve(
+        host=args.host,
+        port=args.port,
+        model=args.model,
+        db=args.db,
+        workers=args.workers,
+        threads=args.threads,
+        max_body_mb=args.max_body_mb,
     )
-    settings = {
-        "model": str(model),
-        "db": str(db),
-        "max_body": int(args.max_body_mb * 1024 * 1024),
-        "threads": args.threads,
-        "model_state": str(Path(state_dir) / "model.json") if state_dir else None,
-    }
-    os.environ[CONFIG_ENV] = json.dumps(settings)
-    metrics_dir = None
-    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        # each worker is a process: they share their counts through files here
-        metrics_dir = tempfile.mkdtemp(prefix="digitrec-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(
-        f"digitrec: serving http://{host}:{args.port}/ (API docs at /docs); "
-        f"feedback is stored in {db}; Ctrl-C stops",
-        flush=True,
-    )
-    if os.environ.get(ADMIN_TOKEN_ENV):
-        print(f"digitrec: ${ADMIN_TOKEN_ENV} is set: POST /api/admin/model changes the model")
-    try:
-        uvicorn.run(
-            "digitrec.server.app:app_from_env",
-            factory=True,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            access_log=False,
-            server_header=False,
-            log_level="info",
-        )
-    finally:
-        if state_dir:
-            shutil.rmtree(state_dir, ignore_errors=True)
-        if metrics_dir:
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-    return 0
 
 
 def _percent(value: float | None) -> str:
@@ -435,18 +363,65 @@ def _draw(args) -> int:
     )
 
 
+MODEL_HELP = (
+    "a .onnx or .safetensors file, the name of a model in the models folder "
+    "(digitrec models list), or 'bundled' (default: $DIGITREC_MODEL, else the bundled one)"
+)
+DB_HELP = "the feedback database (default: $XDG_DATA_HOME/digitrec/feedback.sqlite3)"
+
+# Options that several commands share, each declared once, to read alike everywhere.
+SHARED_OPTIONS = {
+    "--model": dict(help=MODEL_HELP),
+    "--json": dict(action="store_true", help="print machine-readable results only"),
+    "--threshold": dict(
+        type=float,
+        help="refuse answers less confident than this (default: the model's calibrated one)",
+    ),
+    "--data-dir": dict(
+        help="folder of the four MNIST files (default: $DIGITREC_DATA, else the user cache)"
+    ),
+    "--device": dict(default="auto", help="auto, cpu or cuda (default: auto)"),
+    "--threads": dict(type=int, help="CPU threads for PyTorch (default: all cores)"),
+    "--quiet": dict(action="store_true", help="no progress bars"),
+    "--db": dict(help=DB_HELP),
+}
+
+
+# ... and those of the commands that train, which take them alike (see _torch_run)
+TORCH_OPTIONS = ("--data-dir", "--device", "--threads", "--quiet")
+
+
+def _shared(parser, *flags: str) -> None:
+    for flag in flags:
+        parser.add_argument(flag, **SHARED_OPTIONS[flag])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="digitrec", description="Recognise handwritten digits; train CNNs on MNIST."
     )
     parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    model_help = (
-        "a .onnx or .safetensors file, the name of a model in the models folder "
-        "(digitrec models list), or 'bundled' (default: $DIGITREC_MODEL, else the bundled one)"
-    )
-    data_help = "folder of the four MNIST files (default: $DIGITREC_DATA, else the user cache)"
+    for add_command in (
+        _train_parser,
+        _evaluate_parser,
+        _predict_parser,
+        _finetune_parser,
+        _combine_parser,
+        _export_parser,
+        _info_parser,
+        _serve_parser,
+        _models_parser,
+        _feedback_parser,
+        _dataset_parser,
+        _draw_parser,
+        _data_parser,
+    ):
+        add_command(sub)
+    return parser
 
+
+def _train_parser(sub) -> None:
     p = sub.add_parser("train", help="train a CNN on MNIST and write a checkpoint")
     p.add_argument(
         "--preset",
@@ -456,10 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="number of epochs (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="images per step (default: the preset's)")
     p.add_argument("--seed", type=int, help="random seed; the same seed repeats a run")
-    p.add_argument("--data-dir", help=data_help)
     p.add_argument("--out", help="output folder (default: runs/<preset>)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
     p.add_argument(
         "--ensemble",
         type=int,
@@ -471,18 +443,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
     p.add_argument("--limit", type=int, help="train on the first N training images only")
     p.add_argument("--dry-run", action="store_true", help="one short epoch, to check the setup")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _shared(p, *TORCH_OPTIONS)
     p.set_defaults(run=_train)
 
+
+def _evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="accuracy of a model on MNIST's test set or a folder")
-    p.add_argument("--model", help=model_help)
+    _shared(p, "--model")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--data-dir", help=data_help)
+    _shared(src, "--data-dir")
     src.add_argument("--images", help="a folder dataset laid out as DIR/<digit>/*.png|jpg")
-    p.add_argument("--json", action="store_true", help="print machine-readable results only")
+    _shared(p, "--json")
     p.add_argument("--report", help="write a confusion matrix and error grid (PNG) here")
     p.set_defaults(run=_evaluate)
 
+
+def _predict_parser(sub) -> None:
     p = sub.add_parser(
         "predict",
         help="read the digit (or, with --number, the digits) in each picture",
@@ -490,16 +466,20 @@ def build_parser() -> argparse.ArgumentParser:
         "2 some pictures could not be read.",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, BMP or WebP files")
-    p.add_argument("--model", help=model_help)
+    _shared(p, "--model")
     p.add_argument("--number", action="store_true", help="read every digit, left to right")
-    p.add_argument(
-        "--threshold",
-        type=float,
-        help="refuse answers less confident than this (default: the model's calibrated one)",
-    )
-    p.add_argument("--json", action="store_true", help="print machine-readable results only")
+    _shared(p, "--threshold", "--json")
     p.set_defaults(run=_predict)
 
+
+def _new_model_options(p, what: str) -> None:
+    """Where finetune and combine write the model they make (see _new_model_file)."""
+    p.add_argument("--name", help=f"the {what} name in the models folder")
+    p.add_argument("--out", help="write FILE.safetensors (and .onnx) here instead")
+    p.add_argument("--force", action="store_true", help="overwrite a model of that name")
+
+
+def _finetune_parser(sub) -> None:
     p = sub.add_parser(
         "finetune",
         help="adapt a model to new handwriting (folder datasets, feedback) without forgetting MNIST",
@@ -508,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
         "set, and writes the new model (ONNX and checkpoint, its card naming its parent and the "
         "SHA-256 of every data source) into the models folder.",
     )
-    p.add_argument("--from", dest="parent", required=True, metavar="MODEL", help=model_help)
+    p.add_argument("--from", dest="parent", required=True, metavar="MODEL", help=MODEL_HELP)
     p.add_argument(
         "--data", action="append", metavar="DIR", help="a folder dataset DIR/<digit>/*.png (repeat)"
     )
@@ -519,20 +499,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DB",
         help="also learn the samples in the feedback database (default: the one serve and draw use)",
     )
-    p.add_argument("--name", help="the new model's name in the models folder")
-    p.add_argument("--out", help="write FILE.safetensors (and .onnx) here instead")
+    _new_model_options(p, "new model's")
     p.add_argument("--epochs", type=int, help="passes over the new samples (default: 40)")
     p.add_argument(
         "--holdout", type=float, help="share of the new samples held out to measure (default 0.1)"
     )
     p.add_argument("--seed", type=int, help="random seed (default: 0)")
-    p.add_argument("--data-dir", help=data_help)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
-    p.add_argument("--force", action="store_true", help="overwrite a model of that name")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _shared(p, *TORCH_OPTIONS)
     p.set_defaults(run=_finetune)
 
+
+def _combine_parser(sub) -> None:
     p = sub.add_parser(
         "combine",
         help="join trained models into one ensemble that averages their probabilities",
@@ -541,28 +518,28 @@ def build_parser() -> argparse.ArgumentParser:
         "validation split and test set, calibrates it, and writes it (ONNX and checkpoint, its "
         "card naming every model and its SHA-256) into the models folder.",
     )
-    p.add_argument("models", nargs="+", metavar="MODEL", help=model_help + "; two or more")
-    p.add_argument("--name", help="the ensemble's name in the models folder")
-    p.add_argument("--out", help="write FILE.safetensors (and .onnx) here instead")
-    p.add_argument("--data-dir", help=data_help)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
-    p.add_argument("--threads", type=int, help="CPU threads for PyTorch (default: all cores)")
-    p.add_argument("--force", action="store_true", help="overwrite a model of that name")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("models", nargs="+", metavar="MODEL", help=MODEL_HELP + "; two or more")
+    _new_model_options(p, "ensemble's")
+    _shared(p, *TORCH_OPTIONS)
     p.set_defaults(run=_combine)
 
+
+def _export_parser(sub) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX and check it against PyTorch")
     p.add_argument("--model", required=True, help="a .safetensors checkpoint")
     p.add_argument("--out", help="the .onnx file (default: beside the checkpoint)")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
     p.set_defaults(run=_export)
 
+
+def _info_parser(sub) -> None:
     p = sub.add_parser("info", help="show a model's card")
-    p.add_argument("--model", help=model_help)
+    _shared(p, "--model")
     p.add_argument("--json", action="store_true", help="print the whole card as JSON")
     p.set_defaults(run=_info)
 
-    db_help = "the feedback database (default: $XDG_DATA_HOME/digitrec/feedback.sqlite3)"
+
+def _serve_parser(sub) -> None:
     p = sub.add_parser(
         "serve",
         help="serve the drawing page and the JSON API",
@@ -570,8 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
-    p.add_argument("--model", help=model_help)
-    p.add_argument("--db", help=db_help)
+    _shared(p, "--model", "--db")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     p.add_argument(
         "--threads", type=int, default=1, help="ONNX Runtime threads per worker (default: 1)"
@@ -584,48 +560,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=_serve)
 
+
+def _models_parser(sub) -> None:
     p = sub.add_parser(
         "models",
         help="the models folder: models kept by name for --model",
         description="Models live in $DIGITREC_MODELS, else $XDG_DATA_HOME/digitrec/models, else "
         "~/.local/share/digitrec/models: NAME.onnx and/or NAME.safetensors with its card NAME.json.",
     )
-    models_sub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
-    m = models_sub.add_parser(
+    actions = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    a = actions.add_parser(
         "list", help="every model: name, parent, date, accuracies, formats (the bundled one first)"
     )
-    m.add_argument("--json", action="store_true", help="print machine-readable results only")
-    m.set_defaults(run=_models_list)
+    _shared(a, "--json")
+    a.set_defaults(run=_models_list)
 
+
+def _feedback_parser(sub) -> None:
     p = sub.add_parser("feedback", help="the pictures people corrected on the page")
-    feedback_sub = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
-    f = feedback_sub.add_parser(
-        "export", help="write them as a folder dataset, DIR/<digit>/<id>.png"
-    )
-    f.add_argument("folder", metavar="DIR", help="the folder to write (created if need be)")
-    f.add_argument("--db", help=db_help)
-    f.set_defaults(run=_feedback_export)
+    actions = p.add_subparsers(dest="feedback_command", required=True, metavar="ACTION")
+    a = actions.add_parser("export", help="write them as a folder dataset, DIR/<digit>/<id>.png")
+    a.add_argument("folder", metavar="DIR", help="the folder to write (created if need be)")
+    _shared(a, "--db")
+    a.set_defaults(run=_feedback_export)
 
+
+def _dataset_parser(sub) -> None:
     p = sub.add_parser("dataset", help="make folder datasets of your own digits")
-    dataset_sub = p.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
-    d = dataset_sub.add_parser(
+    actions = p.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    a = actions.add_parser(
         "from-sheet",
         help="cut the digits out of a photographed sheet, one digit per row, into DIR/<digit>/",
         description="Each row of the sheet holds copies of one digit. Writes DIR/<digit>/<n>.png "
         "(each digit's ink, white on black; `digitrec evaluate --images DIR` reads them) and "
         "DIR/contact-sheet.png, to check the cut-out digits by eye.",
     )
-    d.add_argument("photo", metavar="PHOTO", help="the sheet: PNG, JPEG, BMP or WebP")
-    d.add_argument(
+    a.add_argument("photo", metavar="PHOTO", help="the sheet: PNG, JPEG, BMP or WebP")
+    a.add_argument(
         "--rows",
         required=True,
         help="the digit written in each row, top to bottom (like 0123456789 or 7777)",
     )
-    d.add_argument("--out", required=True, metavar="DIR", help="the dataset folder to write")
-    d.add_argument("--force", action="store_true", help="replace a dataset already in DIR")
-    d.add_argument("--model", help=model_help + "; it cuts touching digits and marks doubts")
-    d.set_defaults(run=_dataset_from_sheet)
+    a.add_argument("--out", required=True, metavar="DIR", help="the dataset folder to write")
+    a.add_argument("--force", action="store_true", help="replace a dataset already in DIR")
+    a.add_argument("--model", help=MODEL_HELP + "; it cuts touching digits and marks doubts")
+    a.set_defaults(run=_dataset_from_sheet)
 
+
+def _draw_parser(sub) -> None:
     p = sub.add_parser(
         "draw",
         help="open a window to draw digits with the mouse and read them live",
@@ -633,24 +615,20 @@ def build_parser() -> argparse.ArgumentParser:
         "0-9 store the drawing with that true digit in the feedback database, q or Esc quit. "
         "Needs a display and the draw extra: pip install 'digitrec[draw]'.",
     )
-    p.add_argument("--model", help=model_help)
-    p.add_argument(
-        "--threshold",
-        type=float,
-        help="refuse answers less confident than this (default: the model's calibrated one)",
-    )
-    p.add_argument("--db", help=db_help + "; the 0-9 keys store drawings here")
+    _shared(p, "--model", "--threshold")
+    p.add_argument("--db", help=DB_HELP + "; the 0-9 keys store drawings here")
     p.add_argument("--save-dir", default=".", help="where s saves drawings (default: here)")
     # For tests: one JSON line per reading shown, stroke and key.
     p.add_argument("--event-log", help=argparse.SUPPRESS)
     p.set_defaults(run=_draw)
 
+
+def _data_parser(sub) -> None:
     p = sub.add_parser("data", help="manage the MNIST files")
-    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
-    d = data_sub.add_parser("download", help="fetch MNIST into the data folder, checked")
-    d.add_argument("--data-dir", help=data_help)
-    d.set_defaults(run=_data_download)
-    return parser
+    actions = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    a = actions.add_parser("download", help="fetch MNIST into the data folder, checked")
+    _shared(a, "--data-dir")
+    a.set_defaults(run=_data_download)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,17 +6,15 @@ exactly like a single model."""
 
 from __future__ import annotations
 
-import datetime as dt
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 
-from .. import __version__
 from ..errors import ConfigError, ModelError, OutputExistsError
-from ..reading.calibrate import calibration_card
 from ..reading.cards import read_card
+from .card import finish_card, new_card, stamped, validation_figures
 from .checkpoint import (
     STATE_NAME,
     WEIGHTS_NAME,
@@ -24,11 +22,11 @@ from .checkpoint import (
     file_sha256,
     load_checkpoint,
     net_count,
-    save_checkpoint,
     torch_weights,
 )
-from .config import DEFAULT_PRESET, NUM_CLASSES, ModelConfig, TrainConfig, preset
-from .fit import evaluate, fit, predict_logits, prepare_data, ranks_from_env, resolve_device
+from .config import DEFAULT_PRESET, ModelConfig, TrainConfig, preset
+from .fit import fit, prepare_data, ranks_from_env, resolve_device
+from .measure import predict_logits
 from .nets import ENSEMBLE, Ensemble, build_model, count_parameters
 
 MEMBER_DIR = "member-{}"
@@ -68,19 +66,8 @@ def fit_ensemble(
     out_dir/model.safetensors with its card: the members' figures and the ensemble's own
     accuracy and calibration. With resume=True, finished members are kept and a stopped
     one continues."""
-    if members < 2:
-        raise ConfigError(f"an ensemble needs at least 2 members, not {members}")
-    if cfg.task != "digits":
-        raise ConfigError("ensembles are for the digit reader (task digits)")
-    if ranks_from_env().world > 1:
-        raise ConfigError(
-            "--ensemble trains its members one after another in one process: run it without "
-            "torchrun (or train each member under torchrun with --seed, one run each)"
-        )
     out = Path(out_dir)
-    weights_path = out / WEIGHTS_NAME
-    if weights_path.exists() and not (force or resume):
-        raise OutputExistsError(f"{weights_path} exists; use --force to overwrite it, or --resume")
+    _check_ensemble(cfg, members, out / WEIGHTS_NAME, force or resume)
     dev = resolve_device(device)
     data = prepare_data(cfg, data_dir, dev, progress)
     loaded, cards = [], []
@@ -90,19 +77,7 @@ def fit_ensemble(
         if not (resume and _finished(folder, member_cfg)):
             if progress:
                 print(f"member {k + 1} of {members} (seed {member_cfg.seed})", file=sys.stderr)
-            stopped = (folder / WEIGHTS_NAME).is_file() and (folder / STATE_NAME).is_file()
-            _, card = fit(
-                member_cfg,
-                folder,
-                device=str(dev),
-                resume=resume and stopped,
-                force=force,
-                progress=progress,
-                command=command,
-                data=data,
-            )
-            if card.get("interrupted"):
-                raise KeyboardInterrupt
+            _fit_member(member_cfg, folder, dev, data, resume, force, progress, command)
         model, card = load_checkpoint(folder / WEIGHTS_NAME, device=str(dev))
         loaded.append(model)
         cards.append(card)
@@ -110,8 +85,40 @@ def fit_ensemble(
         {"path": f"{MEMBER_DIR.format(k + 1)}/{WEIGHTS_NAME}", **_member_entry(c)}
         for k, c in enumerate(cards)
     ]
-    card = {"name": out.name, "command": command, "seed": cfg.seed, "train": cfg.to_dict()}
-    return _save_ensemble(weights_path, loaded, cards, entries, data, cfg.max_refused, card)
+    given = {"name": out.name, "command": command, "seed": cfg.seed, "train": cfg.to_dict()}
+    return _save_ensemble(out / WEIGHTS_NAME, loaded, cards, entries, data, cfg.max_refused, given)
+
+
+def _check_ensemble(cfg: TrainConfig, members: int, weights_path: Path, overwrite: bool) -> None:
+    if members < 2:
+        raise ConfigError(f"an ensemble needs at least 2 members, not {members}")
+    if cfg.task != "digits":
+        raise ConfigError("ensembles are for the digit reader (task digits)")
+    if ranks_from_env().world > 1:
+        raise ConfigError(
+            "--ensemble trains its members one after another in one process: run it without "
+            "torchrun (or train each member under torchrun with --seed, one run each)"
+        )
+    if weights_path.exists() and not overwrite:
+        raise OutputExistsError(f"{weights_path} exists; use --force to overwrite it, or --resume")
+
+
+def _fit_member(cfg: TrainConfig, folder: Path, dev, data, resume, force, progress, command):
+    """Train one member on the ensemble's data, continuing it if it was stopped; Ctrl-C
+    stops the whole ensemble."""
+    stopped = (folder / WEIGHTS_NAME).is_file() and (folder / STATE_NAME).is_file()
+    _, card = fit(
+        cfg,
+        folder,
+        device=str(dev),
+        resume=resume and stopped,
+        force=force,
+        progress=progress,
+        command=command,
+        data=data,
+    )
+    if card.get("interrupted"):
+        raise KeyboardInterrupt
 
 
 def combine_models(
@@ -153,9 +160,9 @@ def combine_models(
     recipe = TrainConfig.from_dict(trained) if trained else preset(DEFAULT_PRESET)
     recipe = replace(recipe, redrawn=0)
     data = prepare_data(recipe, data_dir, dev, progress)
-    card = {"name": name or out.stem, "command": command, "seed": None}
+    given = {"name": name or out.stem, "command": command, "seed": None}
     out.parent.mkdir(parents=True, exist_ok=True)
-    return _save_ensemble(out, loaded, cards, entries, data, recipe.max_refused, card)
+    return _save_ensemble(out, loaded, cards, entries, data, recipe.max_refused, given)
 
 
 def _member_entry(card: dict) -> dict:
@@ -189,10 +196,10 @@ def ensemble_config(parts: list[ModelConfig]) -> ModelConfig:
 
 
 def _save_ensemble(
-    path: Path, loaded: list, cards: list[dict], entries: list[dict], data, max_refused, card
+    path: Path, loaded: list, cards: list[dict], entries: list[dict], data, max_refused, given
 ) -> tuple[Path, dict]:
     """Build the ensemble of the loaded models' nets, measure and calibrate it on `data`,
-    save it at `path` with `card` completed."""
+    save it at `path` with its card (`given`: name, command, seed and any recipe)."""
     nets = [net for model, c in zip(loaded, cards, strict=True) for net in _nets(model, c)]
     cfg = ensemble_config([c for _, c in nets])
     dev = data.x_val.device
@@ -200,39 +207,21 @@ def _save_ensemble(
     for slot, (net, _) in zip(ensemble.members, nets, strict=True):
         slot.load_state_dict(net.state_dict())
     ensemble.eval()
-    val_loss, val_acc = evaluate(ensemble, data.x_val, data.y_val)
-    test_loss, test_acc = evaluate(ensemble, data.x_test, data.y_test)
+    val_logits = predict_logits(ensemble, data.x_val)
     epochs = {c["metrics"].get("epochs") for c in cards}
-    first = cards[0]
-    card = {
-        **card,
-        "version": __version__,
-        "device": dev.type,
-        "precision": first.get("precision"),
-        "torch": torch.__version__,
-        "model": asdict(cfg),
-        "ensemble": entries,
-        "parameters": count_parameters(ensemble),
-        "data": first["data"],
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "training_seconds": round(sum(c.get("training_seconds") or 0 for c in cards), 1),
-        "metrics": {
-            **({"epochs": epochs.pop()} if len(epochs) == 1 else {}),
-            "val_loss": round(val_loss, 5),
-            "val_accuracy": val_acc,
-            "test_loss": round(test_loss, 5),
-            "test_accuracy": test_acc,
-            "test_n": len(data.y_test),
-        },
-        "calibration": calibration_card(
-            predict_logits(ensemble, data.x_val).cpu().numpy(),
-            data.y_val.cpu().numpy(),
-            None
-            if data.held_out is None
-            else predict_logits(ensemble, data.held_out).reshape(-1, NUM_CLASSES).cpu().numpy(),
-            max_refused,
-        ),
-        "interrupted": False,
+    metrics = {
+        **({"epochs": epochs.pop()} if len(epochs) == 1 else {}),
+        **validation_figures(val_logits, data.y_val),
     }
-    save_checkpoint(path, ensemble, card)
-    return path, read_card(path)
+    first = cards[0]
+    card = new_card(
+        device=dev,
+        model=asdict(cfg),
+        parameters=count_parameters(ensemble),
+        precision=first.get("precision"),
+        **given,
+        ensemble=entries,
+        data=first["data"],
+    )
+    card = stamped(card, sum(c.get("training_seconds") or 0 for c in cards), metrics)
+    return path, finish_card(path, ensemble, card, data, max_refused, val_logits)

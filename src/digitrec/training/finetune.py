@@ -11,7 +11,6 @@ the SHA-256 of every data source.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import sys
 import time
@@ -22,30 +21,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import __version__
 from ..data import list_folder_dataset
-from ..errors import BadImageError, ConfigError, DataError, ModelError
-from ..reading.calibrate import calibration_card
-from ..reading.cards import read_card
-from ..reading.preprocess import to_mnist
+from ..errors import ConfigError, DataError, ModelError
+from ..reading.preprocess import to_mnist_many
 from .augment import augment_batch
+from .card import finish_card, new_card, stamped, validation_figures
 from .checkpoint import (
     check_new_checkpoint,
     file_sha256,
     load_checkpoint,
-    save_checkpoint,
     torch_weights,
 )
 from .config import AugmentConfig, TrainConfig
-from .fit import (
-    evaluate,
-    one_cycle,
-    predict_logits,
-    prepare_data,
-    resolve_device,
-    to_tensor_float,
-    uniform_loss,
-)
+from .fit import one_cycle, prepare_data, resolve_device, to_tensor_float, uniform_loss
+from .measure import loss_and_accuracy_of, predict_logits
 
 
 @dataclass(frozen=True)
@@ -91,16 +80,12 @@ class Source:
 def _mnist_form(pictures, what: str) -> tuple[list[np.ndarray], list[int], list[str]]:
     """to_mnist over (name, picture, label) triples; unreadable or blank pictures are named
     and left out, never guessed."""
-    xs, ys, skipped = [], [], []
-    for name, picture, label in pictures:
-        try:
-            xs.append(to_mnist(picture))
-            ys.append(label)
-        except BadImageError as e:
-            skipped.append(f"{name}: {e}")
-    if not xs:
+    pictures = list(pictures)
+    read = to_mnist_many(picture for _, picture, _ in pictures)
+    if not read.kept:
         raise DataError(f"{what} holds no readable picture of a digit")
-    return xs, ys, skipped
+    skipped = [f"{pictures[out.index][0]}: {out.message}" for out in read.left_out]
+    return list(read.inputs), [pictures[i][2] for i in read.kept], skipped
 
 
 def folder_source(root: str | Path) -> Source:
@@ -157,7 +142,7 @@ def stratified_split(y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray
 
 
 def _accuracy(model, x: torch.Tensor, y: torch.Tensor) -> float | None:
-    return evaluate(model, x, y)[1] if len(y) else None
+    return loss_and_accuracy_of(model, x, y)[1] if len(y) else None
 
 
 def finetune(
@@ -175,68 +160,78 @@ def finetune(
     """Adapt the model at `parent` (.safetensors, or an .onnx with one beside it) to the
     new samples; write the new checkpoint at `out` (.safetensors) with its card."""
     out = Path(out)
-    check_new_checkpoint(out, "fine-tuned", force)
-    if not sources:
-        raise ConfigError("nothing to fine-tune on: give --data DIR or --feedback DB")
-    if not 0 <= cfg.holdout < 1:
-        raise ConfigError(f"--holdout must be at least 0 and under 1, not {cfg.holdout}")
+    _check_request(out, sources, cfg, force)
     weights = torch_weights(Path(parent), "fine-tuning")
     dev = resolve_device(device)
-    model, parent_card = load_checkpoint(weights, device=str(dev))
-    if parent_card.get("train", {}).get("task", "digits") != "digits":
-        raise ModelError(f"{weights} is not a digit reader; only digit readers are fine-tuned")
+    model, parent_card = _digit_reader(weights, dev)
     recipe = TrainConfig.from_dict(parent_card.get("train", {}))
-    x_new = np.concatenate([s.x for s in sources])
-    y_new = np.concatenate([s.y for s in sources])
-    train_idx, held_idx = stratified_split(y_new, cfg.holdout, cfg.seed)
-    if len(train_idx) == 0:
-        raise DataError("every new sample was held out: give more samples or a lower --holdout")
-
+    learn, held = _new_samples(sources, cfg, dev)
     # MNIST as the parent saw it (the same validation split), non-digits if it learned them
     mnist_cfg = replace(
         recipe, outliers=min(recipe.outliers, cfg.outliers), redrawn=0, seed=cfg.seed, limit=None
     )
     data = prepare_data(mnist_cfg, data_dir, dev, progress)
-    x_train = to_tensor_float(x_new[train_idx], dev)
-    y_train = torch.from_numpy(y_new[train_idx]).to(dev)
-    x_held = to_tensor_float(x_new[held_idx], dev)
-    y_held = torch.from_numpy(y_new[held_idx]).to(dev)
-
     before = {
-        "heldout_accuracy_before": _accuracy(model, x_held, y_held),
+        "heldout_accuracy_before": _accuracy(model, *held),
         "test_accuracy_before": _accuracy(model, data.x_test, data.y_test),
     }
     start = time.perf_counter()
-    _adapt(model, cfg, x_train, y_train, data, recipe, progress)
+    _adapt(model, cfg, *learn, data, recipe, progress)
     seconds = time.perf_counter() - start
-    val_loss, val_acc = evaluate(model, data.x_val, data.y_val)
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
+    val_logits = predict_logits(model, data.x_val)
     metrics = {
         **before,
-        "heldout_accuracy": _accuracy(model, x_held, y_held),
-        "heldout_n": len(held_idx),
-        "val_loss": round(val_loss, 5),
-        "val_accuracy": val_acc,
-        "test_loss": round(test_loss, 5),
-        "test_accuracy": test_acc,
-        "test_n": len(data.y_test),
+        "heldout_accuracy": _accuracy(model, *held),
+        "heldout_n": len(held[1]),
+        **validation_figures(val_logits, data.y_val),
         "epochs": cfg.epochs,
     }
-    card = {
-        "name": name or out.stem,
-        "version": __version__,
-        "command": command,
-        "seed": cfg.seed,
-        "device": dev.type,
-        "torch": torch.__version__,
+    fields = _card_fields(cfg, weights, parent_card, sources, data, len(learn[1]))
+    card = stamped(new_card(name or out.stem, command, cfg.seed, dev, **fields), seconds, metrics)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out, finish_card(out, model, card, data, recipe.max_refused, val_logits)
+
+
+def _check_request(out: Path, sources: list[Source], cfg: FinetuneConfig, force: bool) -> None:
+    check_new_checkpoint(out, "fine-tuned", force)
+    if not sources:
+        raise ConfigError("nothing to fine-tune on: give --data DIR or --feedback DB")
+    if not 0 <= cfg.holdout < 1:
+        raise ConfigError(f"--holdout must be at least 0 and under 1, not {cfg.holdout}")
+
+
+def _digit_reader(weights: Path, dev: torch.device) -> tuple[torch.nn.Module, dict]:
+    model, card = load_checkpoint(weights, device=str(dev))
+    if card.get("train", {}).get("task", "digits") != "digits":
+        raise ModelError(f"{weights} is not a digit reader; only digit readers are fine-tuned")
+    return model, card
+
+
+def _new_samples(sources: list[Source], cfg: FinetuneConfig, dev: torch.device) -> list[tuple]:
+    """The new samples to learn and those held out to measure, each as (pictures, labels)
+    on the device."""
+    x = np.concatenate([s.x for s in sources])
+    y = np.concatenate([s.y for s in sources])
+    learn, held = stratified_split(y, cfg.holdout, cfg.seed)
+    if len(learn) == 0:
+        raise DataError("every new sample was held out: give more samples or a lower --holdout")
+    return [
+        (to_tensor_float(x[idx], dev), torch.from_numpy(y[idx]).to(dev)) for idx in (learn, held)
+    ]
+
+
+def _card_fields(cfg: FinetuneConfig, weights: Path, parent_card: dict, sources, data, learned):
+    """A fine-tuned model's own fields of its card: its parent's architecture and recipe,
+    this recipe, the parent by name and SHA-256, MNIST's files and every new source."""
+    return {
         "model": parent_card["model"],
+        "parameters": parent_card.get("parameters"),
         "train": parent_card.get("train", {}),
         "finetune": {
             **{k: v for k, v in cfg.__dict__.items() if k != "augment"},
             "augment": cfg.augment.__dict__,
-            "new_train_samples": len(train_idx),
+            "new_train_samples": learned,
         },
-        "parameters": parent_card.get("parameters"),
         "parent": {
             "name": parent_card.get("name", weights.stem),
             "path": str(weights.resolve()),
@@ -247,20 +242,7 @@ def finetune(
             "sources": [s.describe() for s in sources],
             "validation": parent_card.get("data", {}).get("validation"),
         },
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "training_seconds": round(seconds, 1),
-        "metrics": metrics,
-        "calibration": calibration_card(
-            predict_logits(model, data.x_val).cpu().numpy(),
-            data.y_val.cpu().numpy(),
-            None if data.held_out is None else predict_logits(model, data.held_out).cpu().numpy(),
-            recipe.max_refused,
-        ),
-        "interrupted": False,
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out, model, card)
-    return out, read_card(out)
 
 
 def _adapt(model, cfg: FinetuneConfig, x, y, data, recipe: TrainConfig, progress: bool) -> None:

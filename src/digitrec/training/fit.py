@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import importlib
 import math
 import os
 import sys
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .. import __version__
 from ..data import load_mnist
 from ..errors import ConfigError, DigitrecError, OutputExistsError
-from ..reading.calibrate import calibration_card
 from ..reading.cards import read_card
 from .augment import augment_batch
 from .banks import cached
+from .card import finish_card, new_card, stamped
 from .charts import curves_png
 from .checkpoint import (
     STATE_NAME,
@@ -35,7 +33,8 @@ from .checkpoint import (
     save_train_state,
     weights_digest,
 )
-from .config import NUM_CLASSES, TrainConfig
+from .config import TrainConfig
+from .measure import loss_and_accuracy, loss_and_right, predict_logits
 from .nets import build_model, count_parameters
 from .redraw import lone_digits, pair_bank, redrawn_bank, touching_pairs
 from .synthetic import non_digit_bank
@@ -181,42 +180,51 @@ def prepare_data(cfg: TrainConfig, data_dir, device, progress: bool = True) -> T
     train_idx, val_idx = split_indices(len(train_split.labels), cfg.val_size)
     if cfg.limit:
         train_idx, val_idx = train_idx[: cfg.limit], val_idx[: min(len(val_idx), cfg.limit)]
-    sha256 = {**train_split.sha256, **test_split.sha256}
-    images, labels = train_split.images, train_split.labels
-    seed = cfg.seed * 7919
-
-    def tensors(x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        x = to_tensor(x, device) if x.dtype == np.uint8 else to_tensor_float(x, device)
-        return x, torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
-
     if cfg.task == "pairs":
-        n_train, n_val = min(cfg.pairs, len(train_idx) * 2), min(cfg.val_size, len(val_idx) * 2)
-        n_test = min(10000, 2 * cfg.limit) if cfg.limit else 10000
-        data = TrainData(
-            *tensors(*cached(pair_bank, images[train_idx], labels[train_idx], n_train, seed)),
-            *tensors(*cached(pair_bank, images[val_idx], labels[val_idx], n_val, seed + 1)),
-            *tensors(*cached(pair_bank, test_split.images, test_split.labels, n_test, seed + 2)),
-            sha256,
-        )
-        if cfg.outliers:  # single digits, which the pair reader must not read as two
-            lone = cached(lone_digits, images[train_idx], cfg.outliers, seed)
-            data.outliers = to_tensor_float(lone, device)
-            held = cached(lone_digits, images[val_idx], 2000, seed + 1)
-            data.held_out = to_tensor_float(held, device)
-        return data
+        return _pair_data(cfg, train_split, test_split, train_idx, val_idx, device)
+    images, labels = train_split.images, train_split.labels
     data = TrainData(
-        *tensors(images[train_idx], labels[train_idx]),
-        *tensors(images[val_idx], labels[val_idx]),
-        *tensors(test_split.images, test_split.labels),
-        sha256,
+        *_labelled(images[train_idx], labels[train_idx], device),
+        *_labelled(images[val_idx], labels[val_idx], device),
+        *_labelled(test_split.images, test_split.labels, device),
+        {**train_split.sha256, **test_split.sha256},
     )
     if cfg.redrawn:
-        data.extra = tensors(
-            *cached(redrawn_bank, images[train_idx], labels[train_idx], cfg.redrawn, seed)
+        bank = cached(
+            redrawn_bank, images[train_idx], labels[train_idx], cfg.redrawn, cfg.seed * 7919
         )
+        data.extra = _labelled(*bank, device)
     data.outliers = outlier_bank(cfg, images[train_idx], device)
     data.held_out = outlier_bank(cfg, images[train_idx], device, seed_offset=1)
     return data
+
+
+def _pair_data(cfg: TrainConfig, train_split, test_split, train_idx, val_idx, device) -> TrainData:
+    """Pairs of digits run together, made of each split apart; with single digits, which
+    the pair reader must not read as two, as its outliers."""
+    images, labels = train_split.images, train_split.labels
+    seed = cfg.seed * 7919
+    n_train, n_val = min(cfg.pairs, len(train_idx) * 2), min(cfg.val_size, len(val_idx) * 2)
+    n_test = min(10000, 2 * cfg.limit) if cfg.limit else 10000
+    data = TrainData(
+        *_labelled(*cached(pair_bank, images[train_idx], labels[train_idx], n_train, seed), device),
+        *_labelled(*cached(pair_bank, images[val_idx], labels[val_idx], n_val, seed + 1), device),
+        *_labelled(
+            *cached(pair_bank, test_split.images, test_split.labels, n_test, seed + 2), device
+        ),
+        {**train_split.sha256, **test_split.sha256},
+    )
+    if cfg.outliers:
+        lone = cached(lone_digits, images[train_idx], cfg.outliers, seed)
+        data.outliers = to_tensor_float(lone, device)
+        held = cached(lone_digits, images[val_idx], 2000, seed + 1)
+        data.held_out = to_tensor_float(held, device)
+    return data
+
+
+def _labelled(x: np.ndarray, y: np.ndarray, device) -> tuple[torch.Tensor, torch.Tensor]:
+    x = to_tensor(x, device) if x.dtype == np.uint8 else to_tensor_float(x, device)
+    return x, torch.from_numpy(np.asarray(y, dtype=np.int64)).to(device)
 
 
 def split_indices(n: int, val_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -246,31 +254,6 @@ def uniform_loss(logits: torch.Tensor) -> torch.Tensor:
     """Outlier exposure: cross-entropy from these logits to the uniform distribution over
     the ten digits (a non-digit should favour none of them)."""
     return -F.log_softmax(logits, dim=-1).mean()
-
-
-@torch.inference_mode()
-def predict_logits(model, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-
-
-def _loss_and_right(logits: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0):
-    """Cross-entropy over every digit read, and which pictures were read wholly right: a
-    digit (logits (N, 10), y (N,)) or a pair (logits (N, 2, 10), y (N, 2))."""
-    loss = F.cross_entropy(
-        logits.reshape(-1, NUM_CLASSES), y.reshape(-1), label_smoothing=smoothing
-    )
-    return loss, (logits.argmax(-1) == y).reshape(len(y), -1).all(1)
-
-
-def evaluate(model, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of a model on prepared tensors."""
-    return loss_and_accuracy(predict_logits(model, x), y)
-
-
-def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    loss, right = _loss_and_right(logits, y)
-    return loss.item(), right.float().mean().item()
 
 
 def _import_optimizer_support() -> None:
@@ -323,8 +306,46 @@ def fit(
     NCCL on GPUs, gloo on CPUs); rank 0 writes the files.
     """
     out = Path(out_dir)
-    weights_path = out / WEIGHTS_NAME
-    state_path = out / STATE_NAME
+    _check_out(out, resume, force)
+    run = _start(cfg, out, data_dir, device, progress, data)
+    if resume:
+        _load_stopped_run(run)
+    run.card = _first_card(run, command)
+    out.mkdir(parents=True, exist_ok=True)
+    interrupted, val_logits = _train_epochs(run)
+    return run.weights_path, _finish(run, interrupted, val_logits)
+
+
+@dataclass
+class _Run:
+    """A run under way: its recipe and folder, where it trains, how far it has got."""
+
+    cfg: TrainConfig
+    out: Path
+    ranks: Ranks
+    dev: torch.device
+    started_group: bool  # this run started the process group, so it ends it
+    progress: bool
+    data: TrainData
+    model: torch.nn.Module
+    net: torch.nn.Module  # what trains: the model, or its DistributedDataParallel wrapper
+    optimizer: torch.optim.Optimizer
+    card: dict = field(default_factory=dict)
+    rows: list[dict] = field(default_factory=list)  # the log, on rank 0
+    finished: int = 0  # the last epoch finished, on every rank
+    elapsed: float = 0.0
+
+    @property
+    def weights_path(self) -> Path:
+        return self.out / WEIGHTS_NAME
+
+    @property
+    def state_path(self) -> Path:
+        return self.out / STATE_NAME
+
+
+def _check_out(out: Path, resume: bool, force: bool) -> None:
+    weights_path, state_path = out / WEIGHTS_NAME, out / STATE_NAME
     if resume:
         if not (weights_path.is_file() and state_path.is_file()):
             raise DigitrecError(
@@ -333,6 +354,10 @@ def fit(
     elif weights_path.exists() and not force:
         raise OutputExistsError(f"{weights_path} exists; use --force to overwrite it, or --resume")
 
+
+def _start(cfg: TrainConfig, out: Path, data_dir, device: str, progress: bool, data) -> _Run:
+    """Join the process group (under torchrun), prepare the data, build the model and its
+    optimizer."""
     _import_optimizer_support()
     ranks = ranks_from_env()
     dev, started_group = resolve_device(device), False
@@ -351,80 +376,97 @@ def fit(
 
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     optimizer = _make_optimizer(cfg, model)
-    rows: list[dict] = []
-    start_epoch, elapsed = 1, 0.0
-    if resume:
-        model.load_state_dict(load_checkpoint(weights_path, device=str(dev))[0].state_dict())
-        info = load_train_state(state_path, optimizer)
-        rows, start_epoch, elapsed = info["rows"], info["epoch"] + 1, info["seconds"]
+    return _Run(cfg, out, ranks, dev, started_group, progress, data, model, net, optimizer)
 
-    total_steps = steps_per_epoch(len(data.y), cfg.batch_size, ranks) * cfg.epochs
-    card = {
-        "name": out.name,
-        "version": __version__,
-        "command": command,
-        "seed": cfg.seed,
-        "device": dev.type,
-        "precision": "bf16" if use_bf16(cfg.precision, dev) else "fp32",
-        "torch": torch.__version__,
-        "model": cfg.to_dict()["model"],
+
+def _load_stopped_run(run: _Run) -> None:
+    saved, _ = load_checkpoint(run.weights_path, device=str(run.dev))
+    run.model.load_state_dict(saved.state_dict())
+    info = load_train_state(run.state_path, run.optimizer)
+    run.rows, run.finished, run.elapsed = info["rows"], info["epoch"], info["seconds"]
+
+
+def _first_card(run: _Run, command: str) -> dict:
+    cfg, data = run.cfg, run.data
+    made = {
+        "precision": "bf16" if use_bf16(cfg.precision, run.dev) else "fp32",
         "train": cfg.to_dict(),
-        "parameters": count_parameters(model),
         "data": {
             "sha256": data.sha256,
             "train_images": len(data.y),
             "validation": {"size": len(data.y_val), "split_seed": VAL_SPLIT_SEED},
         },
     }
-    if ranks.world > 1:
-        card["distributed"] = {"world_size": ranks.world, "backend": _backend_name()}
-    out.mkdir(parents=True, exist_ok=True)
-    interrupted = False
-    val_logits = None
-    finished = start_epoch - 1  # on every rank (only rank 0 keeps rows)
-    try:
-        for epoch in range(start_epoch, cfg.epochs + 1):
-            row = _train_epoch(net, optimizer, cfg, epoch, data, total_steps, progress, ranks)
-            if ranks.world > 1:
-                _sync_buffers(model)
-            finished = epoch
-            if not ranks.main:
-                continue
-            val_logits = predict_logits(model, data.x_val)  # calibration reuses the last
-            row["val_loss"], row["val_accuracy"] = loss_and_accuracy(val_logits, data.y_val)
-            rows.append(row)
-            elapsed += row["seconds"]
-            card.update(
-                date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                training_seconds=round(elapsed, 1),
-                metrics=_metrics(rows),
-            )
-            save_checkpoint(weights_path, model, card)
-            save_train_state(
-                state_path, optimizer, {"epoch": epoch, "rows": rows, "seconds": elapsed}
-            )
-            _write_log(rows, out / LOG_NAME)
-            curves_png(rows, out / CURVES_NAME)
-            if progress:
-                print(
-                    f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.4f}, "
-                    f"validation accuracy {100 * row['val_accuracy']:.2f}%",
-                    file=sys.stderr,
-                )
-    except KeyboardInterrupt:
-        interrupted = True
-        if finished < 1:
-            raise DigitrecError("interrupted before the first epoch finished; nothing was saved")
-        if ranks.main:
-            print(f"\ninterrupted: keeping the checkpoint of epoch {finished}", file=sys.stderr)
-        model, _ = load_checkpoint(weights_path, device=str(dev))
-        val_logits = None
+    if run.ranks.world > 1:
+        made["distributed"] = {"world_size": run.ranks.world, "backend": _backend_name()}
+    model = cfg.to_dict()["model"]
+    return new_card(
+        run.out.name, command, cfg.seed, run.dev, model, count_parameters(run.model), **made
+    )
 
-    if ranks.world > 1:
-        return _finish_distributed(
-            model, weights_path, ranks, started_group, cfg, data, interrupted
+
+def _train_epochs(run: _Run) -> tuple[bool, torch.Tensor | None]:
+    """The epochs still to train, each saved as it ends; Ctrl-C keeps the last one saved.
+    Returns whether the run was interrupted, and the last epoch's validation logits."""
+    cfg = run.cfg
+    total_steps = steps_per_epoch(len(run.data.y), cfg.batch_size, run.ranks) * cfg.epochs
+    val_logits = None
+    try:
+        for epoch in range(run.finished + 1, cfg.epochs + 1):
+            row = _train_epoch(
+                run.net, run.optimizer, cfg, epoch, run.data, total_steps, run.progress, run.ranks
+            )
+            if run.ranks.world > 1:
+                _sync_buffers(run.model)
+            run.finished = epoch
+            if run.ranks.main:
+                val_logits = _save_epoch(run, row)
+    except KeyboardInterrupt:
+        _keep_last_epoch(run)
+        return True, None
+    return False, val_logits
+
+
+def _save_epoch(run: _Run, row: dict) -> torch.Tensor:
+    """Rank 0's record of an epoch: its validation figures, the checkpoint with its card,
+    what a resumed run needs, the log and its curves. Returns the validation logits."""
+    val_logits = predict_logits(run.model, run.data.x_val)  # calibration reuses the last
+    row["val_loss"], row["val_accuracy"] = loss_and_accuracy(val_logits, run.data.y_val)
+    run.rows.append(row)
+    run.elapsed += row["seconds"]
+    run.card = stamped(run.card, run.elapsed, _metrics(run.rows))
+    save_checkpoint(run.weights_path, run.model, run.card)
+    state = {"epoch": row["epoch"], "rows": run.rows, "seconds": run.elapsed}
+    save_train_state(run.state_path, run.optimizer, state)
+    _write_log(run.rows, run.out / LOG_NAME)
+    curves_png(run.rows, run.out / CURVES_NAME)
+    if run.progress:
+        print(
+            f"epoch {row['epoch']}/{run.cfg.epochs}: train loss {row['train_loss']:.4f}, "
+            f"validation accuracy {100 * row['val_accuracy']:.2f}%",
+            file=sys.stderr,
         )
-    return weights_path, _finish(model, weights_path, cfg, data, interrupted, val_logits)
+    return val_logits
+
+
+def _keep_last_epoch(run: _Run) -> None:
+    """After Ctrl-C: the model as the last finished epoch saved it."""
+    if run.finished < 1:
+        raise DigitrecError("interrupted before the first epoch finished; nothing was saved")
+    if run.ranks.main:
+        print(f"\ninterrupted: keeping the checkpoint of epoch {run.finished}", file=sys.stderr)
+    run.model, _ = load_checkpoint(run.weights_path, device=str(run.dev))
+
+
+def _finish(run: _Run, interrupted: bool, val_logits: torch.Tensor | None) -> dict:
+    """The card completed: measured on the test set and calibrated (on the last epoch's
+    validation logits, when given)."""
+    if run.ranks.world > 1:
+        return _finish_distributed(run, interrupted)
+    card = read_card(run.weights_path)
+    return finish_card(
+        run.weights_path, run.model, card, run.data, run.cfg.max_refused, val_logits, interrupted
+    )
 
 
 def _backend_name() -> str:
@@ -433,51 +475,23 @@ def _backend_name() -> str:
     return str(dist.get_backend())
 
 
-def _finish_distributed(
-    model, weights_path: Path, ranks: Ranks, started_group: bool, cfg, data, interrupted: bool
-):
+def _finish_distributed(run: _Run, interrupted: bool) -> dict:
     """Every rank's weights compared through their digests; rank 0 finishes the card; the
     others wait for it, then read it."""
     import torch.distributed as dist
 
-    digests: list = [None] * ranks.world
-    dist.all_gather_object(digests, weights_digest(model))
-    if ranks.main:
-        agree = {"rank_weights_sha256": digests}
-        card = _finish(model, weights_path, cfg, data, interrupted, distributed=agree)
+    digests: list = [None] * run.ranks.world
+    dist.all_gather_object(digests, weights_digest(run.model))
+    if run.ranks.main:
+        card = read_card(run.weights_path)
+        card["distributed"]["rank_weights_sha256"] = digests
+        finish_card(
+            run.weights_path, run.model, card, run.data, run.cfg.max_refused, None, interrupted
+        )
     dist.barrier()
-    if not ranks.main:
-        card = read_card(weights_path)
-    if started_group:
+    card = read_card(run.weights_path)
+    if run.started_group:
         dist.destroy_process_group()
-    return weights_path, card
-
-
-def _finish(
-    model, weights_path: Path, cfg, data, interrupted: bool, val_logits=None, distributed=None
-) -> dict:
-    """Measure on the test set, calibrate on the validation split (its logits from the last
-    epoch, when given), save the final card."""
-    test_loss, test_acc = evaluate(model, data.x_test, data.y_test)
-    card = read_card(weights_path)
-    if val_logits is None:
-        val_logits = predict_logits(model, data.x_val)
-    # every digit read is calibrated alike: a pair reader's two heads are pooled
-    card["calibration"] = calibration_card(
-        val_logits.reshape(-1, NUM_CLASSES).cpu().numpy(),
-        data.y_val.reshape(-1).cpu().numpy(),
-        None
-        if data.held_out is None
-        else predict_logits(model, data.held_out).reshape(-1, NUM_CLASSES).cpu().numpy(),
-        cfg.max_refused,
-    )
-    card["metrics"].update(
-        test_loss=round(test_loss, 5), test_accuracy=test_acc, test_n=len(data.y_test)
-    )
-    card["interrupted"] = interrupted
-    if distributed:
-        card["distributed"].update(distributed)
-    save_checkpoint(weights_path, model, card)
     return card
 
 
@@ -503,26 +517,17 @@ def _metrics(rows: list[dict]) -> dict:
 def _train_epoch(
     model, optimizer, cfg, epoch, data: TrainData, total_steps, progress, ranks: Ranks = Ranks()
 ) -> dict:
-    x, y, outliers = data.x, data.y, data.outliers
-    dev = x.device
-    steps = steps_per_epoch(len(y), cfg.batch_size, ranks)
-    # Every epoch draws from its own seed, so a resumed run repeats an uninterrupted one.
-    gen = torch.Generator(device=dev).manual_seed(cfg.seed * 100_003 + epoch)
-    torch.manual_seed(cfg.seed * 100_003 + epoch)
-    order = torch.randperm(len(y), generator=gen, device=dev)  # the same on every rank
-    if ranks.world > 1:  # ... but each rank distorts its share of a batch its own way
-        gen = torch.Generator(device=dev).manual_seed(
-            cfg.seed * 100_003 + epoch + 1_000_003 * ranks.rank
-        )
+    """One pass over this rank's share of the training set; the epoch's row of the log,
+    validation apart."""
+    dev = data.x.device
+    steps = steps_per_epoch(len(data.y), cfg.batch_size, ranks)
+    order, gen = _epoch_order(cfg, epoch, len(data.y), ranks, dev)
     share = cfg.batch_size / ranks.world
-    n_out = int(cfg.outlier_share * share) if outliers is not None else 0
+    n_out = int(cfg.outlier_share * share) if data.outliers is not None else 0
     n_extra = int(cfg.redrawn_share * share) if data.extra is not None else 0
     bf16 = use_bf16(cfg.precision, dev)
     model.train()
-    loss_sum = torch.zeros((), device=dev)
-    correct = torch.zeros((), device=dev, dtype=torch.long)
-    seen = 0
-    start = time.perf_counter()
+    tally = _Tally(dev)
     bar = tqdm(
         range(steps),
         desc=f"epoch {epoch}/{cfg.epochs}",
@@ -534,52 +539,101 @@ def _train_epoch(
     lr = cfg.lr
     for i in bar:
         idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][ranks.rank :: ranks.world]
-        yb = y[idx]
-        xb = x[idx]
-        if n_extra:
-            pick = torch.randint(len(data.extra[1]), (n_extra,), generator=gen, device=dev)
-            xb = torch.cat([xb, data.extra[0][pick]])
-            yb = torch.cat([yb, data.extra[1][pick]])
-        if n_out:
-            pick = torch.randint(len(outliers), (n_out,), generator=gen, device=dev)
-            xb = torch.cat([xb, outliers[pick]])
-        xb = augment_batch(xb, cfg.augment, gen)
+        xb, yb = _batch(data, idx, n_extra, n_out, cfg.augment, gen)
         lr = lr_at(cfg, (epoch - 1) * steps + i, total_steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
-            out = model(xb).float()
-        logits = out[: len(yb)]
-        loss, right = _loss_and_right(logits, yb, cfg.label_smoothing)
-        if n_out:
-            loss = loss + cfg.outlier_weight * uniform_loss(out[len(yb) :])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        loss_sum += loss.detach() * len(yb)
-        correct += right.sum()
-        seen += len(yb)
+        loss, right = _step(model, optimizer, cfg, xb, yb, lr, bf16)
+        tally.add(loss, right, len(yb))
         if progress and (i % 20 == 0 or i == steps - 1):
-            rate = seen / (time.perf_counter() - start)
-            bar.set_postfix(
-                loss=f"{loss_sum.item() / seen:.4f}",
-                acc=f"{100 * correct.item() / seen:.2f}%",
-                img_s=f"{rate:.0f}",
-            )
-    seconds = time.perf_counter() - start
-    if ranks.world > 1:  # the epoch's figures over every rank's share
-        import torch.distributed as dist
+            bar.set_postfix(**tally.postfix())
+    return tally.row(epoch, lr, ranks)
 
-        totals = torch.stack(
-            [loss_sum.float(), correct.float(), torch.tensor(float(seen), device=dev)]
-        )
-        dist.all_reduce(totals)
-        loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
-    return {
-        "epoch": epoch,
-        "train_loss": round(loss_sum.item() / seen, 5),
-        "train_accuracy": correct.item() / seen,
-        "lr": lr,
-        "seconds": round(seconds, 2),
-        "images_per_s": round(seen / seconds, 1),
-    }
+
+def _epoch_order(
+    cfg: TrainConfig, epoch: int, n: int, ranks: Ranks, dev: torch.device
+) -> tuple[torch.Tensor, torch.Generator]:
+    """The epoch's order of the n training pictures, and the generator its batches draw
+    from. Every epoch draws from its own seed, so a resumed run repeats an uninterrupted one."""
+    seed = cfg.seed * 100_003 + epoch
+    gen = torch.Generator(device=dev).manual_seed(seed)
+    torch.manual_seed(seed)
+    order = torch.randperm(n, generator=gen, device=dev)  # the same on every rank
+    if ranks.world > 1:  # ... but each rank distorts its share of a batch its own way
+        gen = torch.Generator(device=dev).manual_seed(seed + 1_000_003 * ranks.rank)
+    return order, gen
+
+
+def _batch(
+    data: TrainData, idx, n_extra: int, n_out: int, augment, gen: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step's pictures, distorted, and the labels of its digits: the training pictures
+    at idx, n_extra re-drawn digits, then n_out non-digits (which have no label)."""
+    xb, yb = data.x[idx], data.y[idx]
+    dev = xb.device
+    if n_extra:
+        pick = torch.randint(len(data.extra[1]), (n_extra,), generator=gen, device=dev)
+        xb = torch.cat([xb, data.extra[0][pick]])
+        yb = torch.cat([yb, data.extra[1][pick]])
+    if n_out:
+        pick = torch.randint(len(data.outliers), (n_out,), generator=gen, device=dev)
+        xb = torch.cat([xb, data.outliers[pick]])
+    return augment_batch(xb, augment, gen), yb
+
+
+def _step(model, optimizer, cfg: TrainConfig, xb, yb, lr: float, bf16: bool):
+    """One optimizer step at learning rate lr; the loss and which pictures it read right.
+    Pictures past the labelled ones are non-digits, taught as none of the ten."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=bf16):
+        out = model(xb).float()
+    loss, right = loss_and_right(out[: len(yb)], yb, cfg.label_smoothing)
+    if len(out) > len(yb):
+        loss = loss + cfg.outlier_weight * uniform_loss(out[len(yb) :])
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss, right
+
+
+class _Tally:
+    """An epoch's loss and accuracy so far, summed on the device: reading them back every
+    step would stall a GPU."""
+
+    def __init__(self, dev: torch.device):
+        self.loss = torch.zeros((), device=dev)
+        self.correct = torch.zeros((), device=dev, dtype=torch.long)
+        self.seen = 0
+        self.start = time.perf_counter()
+
+    def add(self, loss: torch.Tensor, right: torch.Tensor, n: int) -> None:
+        self.loss += loss.detach() * n
+        self.correct += right.sum()
+        self.seen += n
+
+    def postfix(self) -> dict:
+        rate = self.seen / (time.perf_counter() - self.start)
+        return {
+            "loss": f"{self.loss.item() / self.seen:.4f}",
+            "acc": f"{100 * self.correct.item() / self.seen:.2f}%",
+            "img_s": f"{rate:.0f}",
+        }
+
+    def row(self, epoch: int, lr: float, ranks: Ranks) -> dict:
+        seconds = time.perf_counter() - self.start
+        loss, correct, seen = self.loss, self.correct, self.seen
+        if ranks.world > 1:  # the epoch's figures over every rank's share
+            import torch.distributed as dist
+
+            totals = torch.stack(
+                [loss.float(), correct.float(), torch.tensor(float(seen), device=loss.device)]
+            )
+            dist.all_reduce(totals)
+            loss, correct, seen = totals[0], totals[1], int(totals[2].item())
+        return {
+            "epoch": epoch,
+            "train_loss": round(loss.item() / seen, 5),
+            "train_accuracy": correct.item() / seen,
+            "lr": lr,
+            "seconds": round(seconds, 2),
+            "images_per_s": round(seen / seconds, 1),
+        }
