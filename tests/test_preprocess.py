@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from digitrec.data import load_mnist
 from digitrec.errors import BadImageError, DigitrecError, EmptyImageError
-from digitrec.reading.preprocess import MAX_PIXELS, to_mnist
+from digitrec.reading.preprocess import MAX_PIXELS, to_mnist, to_mnist_many
 
 # ---------------------------------------------------------------- drawing helpers
 
@@ -472,6 +472,32 @@ def test_low_contrast_picture_is_blank():
         to_mnist(np.full((30, 30), 0.5))
     visible = np.round(180 - 40 * ink).astype(np.uint8)  # 40/255 = 0.16: readable
     assert to_mnist(visible).max() > 0.9
+
+
+def test_many_pictures_leave_out_the_blank_and_unreadable_saying_why(seven, reference):
+    white = Image.new("L", (60, 60), 255)
+    read = to_mnist_many([white, dark_on_light(seven), b"not a picture", dark_on_light(seven)])
+    assert read.kept == [1, 3]
+    assert read.inputs.shape == (2, 28, 28) and read.inputs.dtype == np.float32
+    assert np.array_equal(read.inputs[0], reference) and np.array_equal(read.inputs[1], reference)
+    blank, unreadable = read.left_out
+    assert (blank.index, blank.reason) == (0, "blank") and "blank" in blank.message
+    assert (unreadable.index, unreadable.reason) == (2, "unreadable")
+    assert "not a picture we can read" in unreadable.message
+
+
+def test_many_pictures_may_stop_at_an_unreadable_one_but_never_a_blank_one(seven):
+    white = Image.new("L", (60, 60), 255)
+    read = to_mnist_many([white, dark_on_light(seven)], raise_unreadable=True)
+    assert read.kept == [1] and [out.reason for out in read.left_out] == ["blank"]
+    with pytest.raises(BadImageError, match="uploaded data") as err:
+        to_mnist_many([white, b"not a picture", dark_on_light(seven)], raise_unreadable=True)
+    assert not isinstance(err.value, EmptyImageError)
+
+
+def test_no_pictures_make_no_inputs():
+    read = to_mnist_many([])
+    assert read.inputs.shape == (0, 28, 28) and read.kept == [] and read.left_out == []
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:

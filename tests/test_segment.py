@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from digitrec.reading.predictor import Predictor
-from digitrec.reading.preprocess import ink_map
+from digitrec.reading.preprocess import fit_and_centre, ink_map, picture_ink
 from digitrec.reading.segment import _Digit, _merge_broken, _seams, segment
 from digitrec.training.synthetic import draw_number, draw_strokes
 
@@ -137,6 +137,31 @@ def test_touching_digits_are_cut_apart(predictor):
 def test_read_number_on_a_blank_picture_is_refused(predictor):
     reading = predictor.read_number(np.full((100, 300), 255, np.uint8))
     assert reading.refused and reading.text == "" and reading.to_dict()["reason"] == "blank"
+
+
+def test_each_digit_comes_with_the_reading_segmentation_made_of_it():
+    """What read_number reports for a digit is what reading its piece afresh gives."""
+    predictor = Predictor(pairs=False)
+    for ink in (draw_number("4096"), draw_number("40", gap=-0.12)):  # whole pieces, cut ones
+        lines = predictor.segment(picture_ink(paper(ink))[0])
+        for s in (s for line in lines for s in line):
+            assert np.array_equal(s.input, fit_and_centre(s.ink))
+            assert np.array_equal(s.probabilities, predictor.classify(s.input[None])[0])
+
+
+def test_read_number_fits_each_piece_of_ink_once(predictor, monkeypatch):
+    import digitrec.reading.predictor as module
+
+    fitted = []
+
+    def fit(piece, *args, **kwargs):
+        fitted.append((piece.shape, piece.tobytes()))
+        return fit_and_centre(piece, *args, **kwargs)
+
+    monkeypatch.setattr(module, "fit_and_centre", fit)
+    reading = predictor.read_number(paper(draw_number("4096")))
+    assert reading.text == "4096"
+    assert len(fitted) == len(set(fitted))
 
 
 def _digit_at(left: int, width: int = 20) -> _Digit:

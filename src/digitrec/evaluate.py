@@ -12,9 +12,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .data import list_folder_dataset, load_mnist
-from .errors import BadImageError
 from .reading.predictor import Predictor
-from .reading.preprocess import to_mnist
+from .reading.preprocess import IMAGE_SIZE, to_mnist_many
 
 UNREADABLE = -1  # the prediction recorded for a picture that could not be read
 
@@ -99,15 +98,13 @@ def evaluate_folder(predictor: Predictor, root, progress: bool = True) -> EvalRe
     from tqdm import tqdm
 
     items = list_folder_dataset(root)
-    inputs = np.zeros((len(items), 28, 28), dtype=np.float32)
-    readable = np.ones(len(items), dtype=bool)
-    for i, (path, _) in enumerate(
-        tqdm(items, desc="reading", disable=not progress, file=sys.stderr)
-    ):
-        try:
-            inputs[i] = to_mnist(path)
-        except BadImageError:
-            readable[i] = False
+    paths = tqdm([path for path, _ in items], desc="reading", disable=not progress, file=sys.stderr)
+    # a picture that is blank or cannot be read counts as a wrong answer, shown blank
+    read = to_mnist_many(paths)
+    inputs = np.zeros((len(items), IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
+    inputs[read.kept] = read.inputs
+    readable = np.zeros(len(items), dtype=bool)
+    readable[read.kept] = True
     probs = predictor.classify(inputs)
     predicted = np.where(readable, probs.argmax(1), UNREADABLE)
     return EvalResult(

@@ -8,7 +8,7 @@ handed to it (digitrec.load_predictor hands in the training wing's torch backend
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,14 @@ import numpy as np
 from ..errors import EmptyImageError, ModelError
 from .backends import Loader, open_backend
 from .calibrate import softmax
-from .preprocess import IMAGE_SIZE, ImageInput, fit_and_centre, fit_pair, picture_ink, to_mnist
+from .preprocess import (
+    IMAGE_SIZE,
+    ImageInput,
+    fit_and_centre,
+    fit_pair,
+    picture_ink,
+    to_mnist_many,
+)
 from .registry import BUNDLED, resolve, served_name
 from .registry import bundled_path as bundled_model_path
 from .segment import Segment, segment
@@ -40,7 +47,9 @@ REASONS = {
 }
 REASON_LABELS = {"blank": "blank", "not_a_digit": "not a digit", "unsure": "too unsure"}
 DEFAULT_THRESHOLD = 0.5  # for models whose card holds no calibrated threshold
-SPREAD = 0.8  # a refused answer whose top two classes hold less than this is no digit at all
+# a refused answer whose top two classes hold at least this is unsure between them; one
+# whose top two hold less is no digit at all
+UNSURE_TOP_TWO = 0.8
 
 
 @dataclass
@@ -66,6 +75,7 @@ class Prediction:
         return REASONS[self.reason] if self.reason else f"{self.digit}"
 
     def to_dict(self) -> dict:
+        """The wire schema of a digit: wire.DigitDict, wire.BoxedDigitDict with a box."""
         d = {
             "digit": self.digit,
             "confidence": round(self.confidence, 6),
@@ -106,6 +116,7 @@ class NumberReading:
         )
 
     def to_dict(self) -> dict:
+        """The wire schema of a number: wire.NumberDict."""
         return {
             "number": self.text,
             "refused": self.refused,
@@ -168,7 +179,7 @@ class Predictor:
             reason = None
             if confidence < self.threshold:
                 top_two = float(np.sort(p)[-2:].sum())
-                reason = "not_a_digit" if top_two < SPREAD else "unsure"
+                reason = "not_a_digit" if top_two < UNSURE_TOP_TWO else "unsure"
             out.append(Prediction(int(p.argmax()), confidence, p, x, reason is not None, reason))
         return out
 
@@ -177,17 +188,13 @@ class Predictor:
 
     def predict_many(self, images: list[ImageInput]) -> list[Prediction]:
         """One Prediction per picture; blank pictures are refused, unreadable ones raise."""
-        inputs, where = [], []
-        for i, image in enumerate(images):
-            try:
-                inputs.append(to_mnist(image))
-                where.append(i)
-            except EmptyImageError:
-                pass
+        # a blank picture has an answer (refused: blank); an unreadable one is the caller's
+        # to fix, so the batch stops at the first
+        read = to_mnist_many(images, raise_unreadable=True)
         results = [blank() for _ in images]
-        if inputs:
-            batch = np.stack(inputs)
-            for i, p in zip(where, self.judge(self.classify(batch), batch), strict=True):
+        if read.kept:
+            judged = self.judge(self.classify(read.inputs), read.inputs)
+            for i, p in zip(read.kept, judged, strict=True):
                 results[i] = p
         return results
 
@@ -199,13 +206,17 @@ class Predictor:
 
     def segment(self, ink: np.ndarray) -> list[list[Segment]]:
         """The digits of an ink map (preprocess.picture_ink), lines of segments, cut and
-        joined where this model reads them best (see segment.segment)."""
-
-        def score(pieces: list[np.ndarray]) -> list[float]:
-            probs = self.classify(np.stack([fit_and_centre(p) for p in pieces]))
-            return [float(p.max()) for p in probs]
-
-        return segment(ink, score, self.read_pair if self.pairs else None)
+        joined where this model reads them best (see segment.segment), each with the
+        model's reading of it: its `input` in MNIST form and its `probabilities` (the pair
+        reader's for a digit read whole with its touching neighbour)."""
+        readings = _Readings(self.classify)
+        lines = segment(ink, readings.confidences, self.read_pair if self.pairs else None)
+        for line in lines:
+            for s, (x, p) in zip(line, readings.of([s.ink for s in line]), strict=True):
+                s.input = x
+                if s.probabilities is None:
+                    s.probabilities = p
+        return lines
 
     def read_number(self, image: ImageInput) -> NumberReading:
         """Every digit in the picture: lines top to bottom, digits left to right, each with
@@ -216,13 +227,37 @@ class Predictor:
             return NumberReading([])
         lines = []
         for line in self.segment(ink):
-            inputs = np.stack([fit_and_centre(s.ink) for s in line])
-            probs = self.classify(inputs)
-            for i, s in enumerate(line):
-                if s.probabilities is not None:  # read whole with its touching neighbour
-                    probs[i] = s.probabilities
+            inputs = np.stack([s.input for s in line])
+            # float32 as classify gives them, whatever a pair reader's backend gives
+            probs = np.stack([s.probabilities for s in line]).astype(np.float32, copy=False)
             predictions = self.judge(probs, inputs)
             for p, s in zip(predictions, line, strict=True):
                 p.box = tuple(round(v / scale) for v in s.box)
             lines.append(predictions)
         return NumberReading(lines)
+
+
+class _Readings:
+    """The model's readings of pieces of ink as single digits, each distinct piece fitted
+    and classified once: segmentation reads a digit while joining strokes and again while
+    looking for cuts, and read_number wants the readings of the pieces it keeps. Equal
+    pixels make an equal reading (fit_and_centre is deterministic, classify reads each row
+    apart from its batch), so a piece is known by its pixels."""
+
+    def __init__(self, classify: Callable[[np.ndarray], np.ndarray]):
+        self.classify = classify
+        self.known: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}  # -> (input, probabilities)
+
+    def of(self, pieces: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(input in MNIST form, probabilities) of each piece."""
+        keys = [(p.shape, p.dtype.str, p.tobytes()) for p in pieces]
+        new = {k: p for k, p in zip(keys, pieces, strict=True) if k not in self.known}
+        if new:
+            inputs = np.stack([fit_and_centre(p) for p in new.values()])
+            for key, x, p in zip(new, inputs, self.classify(inputs), strict=True):
+                self.known[key] = (x, p)
+        return [self.known[k] for k in keys]
+
+    def confidences(self, pieces: list[np.ndarray]) -> list[float]:
+        """The `score` that segmentation consults."""
+        return [float(p.max()) for _, p in self.of(pieces)]

@@ -1,6 +1,7 @@
 """Pictures in, MNIST form out: `to_mnist(image) -> (28, 28) float32` in [0, 1], white ink on
 black, the digit fitted into 20x20 keeping its aspect ratio and its centre of mass in the
-middle of the 28x28 field, as MNIST's own digits were made. The one place that prepares input.
+middle of the 28x28 field, as MNIST's own digits were made. The one place that prepares input;
+`to_mnist_many` prepares a batch, leaving out what it cannot read and saying why.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import io
 import math
 import os
 import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -374,3 +377,40 @@ def picture_ink(image: ImageInput, max_side: int = WORK_SIDE) -> tuple[np.ndarra
 def to_mnist(image: ImageInput) -> np.ndarray:
     """Any picture of one digit -> (28, 28) float32 in MNIST form."""
     return fit_and_centre(clean(picture_ink(image)[0]))
+
+
+@dataclass
+class LeftOut:
+    """A picture that could not be put in MNIST form: where it was, and why."""
+
+    index: int  # among the pictures given
+    reason: str  # "blank" (no ink stands out) or "unreadable"
+    message: str  # the error's, written for the user
+
+
+@dataclass
+class MnistInputs:
+    """Many pictures in MNIST form: those that could be read, and what became of the rest."""
+
+    inputs: np.ndarray  # (K, 28, 28) float32, in the order given
+    kept: list[int]  # where each input's picture was among those given
+    left_out: list[LeftOut]
+
+
+def to_mnist_many(pictures: Iterable[ImageInput], raise_unreadable: bool = False) -> MnistInputs:
+    """to_mnist over many pictures, leaving out the blank ones and, unless
+    `raise_unreadable`, the unreadable ones (any other BadImageError), each said why."""
+    inputs, kept, left_out = [], [], []
+    for i, picture in enumerate(pictures):
+        try:
+            inputs.append(to_mnist(picture))
+        except EmptyImageError as e:
+            left_out.append(LeftOut(i, "blank", str(e)))
+        except BadImageError as e:
+            if raise_unreadable:
+                raise
+            left_out.append(LeftOut(i, "unreadable", str(e)))
+        else:
+            kept.append(i)
+    stacked = np.stack(inputs) if inputs else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.float32)
+    return MnistInputs(stacked, kept, left_out)

@@ -41,7 +41,7 @@ BROKEN = 0.5  # ... and so may an unreadable piece this near its neighbour
 EXTRA_DIGIT = 0.5  # the odds against a piece not too wide for one digit holding one more
 MAX_PIECES = 3  # the most pieces of ink joined into one digit
 PART_HEIGHT = 0.6  # a digit cut from a piece stands at least this share of its height
-SPREAD = 0.25  # joining pieces across a gap of this share of their height costs a factor e
+GAP_SCALE = 0.25  # joining pieces across a gap of this share of their height costs a factor e
 SHORT = 0.6  # digits on a line are of a size: one shorter than this share of the line's
 # tallest is less likely a digit of its own than a piece of one (a 9's loop, a 6's stem)
 
@@ -54,8 +54,10 @@ ReadPair = Callable[[np.ndarray], np.ndarray]
 class Segment:
     box: tuple[int, int, int, int]  # left, top, right, bottom (exclusive) in ink-map pixels
     ink: np.ndarray  # the ink map of this digit alone, cropped to its box
-    # when the pair reader read it with its touching neighbour: its digit's probabilities
+    # its digit's probabilities (10,): the pair reader's when it was read whole with its
+    # touching neighbour, else the recogniser's once it has read it (Predictor.segment)
     probabilities: np.ndarray | None = None
+    input: np.ndarray | None = None  # what the recogniser read: the ink in MNIST form
 
 
 class _Groups:
@@ -101,7 +103,7 @@ class _Digit:
         self.top, self.left, self.bottom, self.right = box
         self.members = members
         self.close = True  # whether its pieces nearly touch (see _merge_broken)
-        self.spread = 0  # the gaps between its pieces left to right, in pixels, summed
+        self.gaps = 0  # the gaps between its pieces left to right, in pixels, summed
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -347,10 +349,10 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
             if gap > BROKEN * height:
                 break
             close = close and gap <= CLOSE * height
-            spread = joined.spread + max(gap, 0)
+            gaps = joined.gaps + max(gap, 0)
             joined = joined.joined(nxt)
             runs[i, j + 1] = joined
-            joined.close, joined.spread = close, spread
+            joined.close, joined.gaps = close, gaps
     if not runs:
         return line
     tallest = max(d.bottom - d.top for d in line)
@@ -360,7 +362,7 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
         pieces stand apart (a stray stroke is nearer the digit it belongs to)."""
         height = d.bottom - d.top
         short = min(1.0, height / (SHORT * tallest))
-        return confidence * short * short * np.exp(-d.spread / (SPREAD * height))
+        return confidence * short * short * np.exp(-d.gaps / (GAP_SCALE * height))
 
     alone = [
         likely(d, c) for d, c in zip(line, score([d.ink(ink, owners) for d in line]), strict=True)
