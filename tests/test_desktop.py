@@ -1,5 +1,6 @@
 """The drawing window's state, reader thread and frames, without a display."""
 
+import builtins
 import io
 import os
 import subprocess
@@ -14,26 +15,13 @@ from helpers import ROOT, run_cli
 from PIL import Image
 
 from digitrec import desktop
-from digitrec.desktop import (
-    CANVAS,
-    DIGIT,
-    FRAME,
-    GOOD,
-    INPUT_BOX,
-    NUMBER,
-    PANEL,
-    WARN,
-    DesktopError,
-    DrawingState,
-    PredictionWorker,
-    Reading,
-    Session,
-    read_drawing,
-    render,
-    render_canvas,
-    render_help,
-    render_panel,
-)
+from digitrec.desktop import layout, support
+from digitrec.desktop.layout import CANVAS, FRAME, GOOD, INPUT_BOX, PANEL, WARN
+from digitrec.desktop.reader import PredictionWorker, Reading, read_drawing
+from digitrec.desktop.render import render, render_canvas, render_help, render_panel
+from digitrec.desktop.session import EventLog, Session
+from digitrec.desktop.state import DIGIT, NUMBER, DrawingState
+from digitrec.desktop.support import DesktopError
 from digitrec.feedback import FeedbackStore
 from digitrec.reading.predictor import NumberReading, Prediction, Predictor, blank
 
@@ -176,7 +164,7 @@ def test_keys_act_on_the_state():
 
 def test_the_help_line_names_every_key():
     for key in ("c clear", "u undo", "m ", "s save", "0-9 ", "q/Esc quit"):
-        assert key in desktop.HELP
+        assert key in layout.HELP
 
 
 # ----------------------------------------------------------------------------- reading
@@ -297,9 +285,9 @@ def test_the_panel_shows_the_answer_its_input_and_ten_bars():
     assert np.array_equal(shown, expected), "the 28x28 input, enlarged"
     assert has_colour(panel, GOOD) and not has_colour(panel, WARN)
     # the top bar is the longest, as long as its probability
-    row = desktop.BARS_TOP + 7 * desktop.BAR_ROW + 10
+    row = layout.BARS_TOP + 7 * layout.BAR_ROW + 10
     filled = np.flatnonzero(np.abs(panel[row].astype(int) - GOOD).sum(axis=-1) < 30)
-    assert abs(len(filled) - 0.98 * desktop.BAR_WIDTH) <= 2
+    assert abs(len(filled) - 0.98 * layout.BAR_WIDTH) <= 2
 
 
 @pytest.mark.parametrize("reason", ["unsure", "not_a_digit"])
@@ -340,8 +328,8 @@ def test_number_mode_draws_boxes_around_each_digit(predictor):
     assert has_colour(panel, GOOD)
     # one enlarged input per digit, one row each
     for i in range(len(value.digits)):
-        y = desktop.ROWS_TOP + i * desktop.ROW_HEIGHT + 4
-        thumb = panel[y : y + desktop.ROW_THUMB, 16 : 16 + desktop.ROW_THUMB, 0]
+        y = layout.ROWS_TOP + i * layout.ROW_HEIGHT + 4
+        thumb = panel[y : y + layout.ROW_THUMB, 16 : 16 + layout.ROW_THUMB, 0]
         assert thumb.max() > 200
 
 
@@ -353,7 +341,7 @@ def test_number_mode_marks_refused_digits_and_many_digits_fit(predictor):
 
 def test_the_status_message_is_shown():
     quiet, loud = render_help(""), render_help("saved drawing.png")
-    assert not has_colour(quiet, desktop.NOTE) and has_colour(loud, desktop.NOTE)
+    assert not has_colour(quiet, layout.NOTE) and has_colour(loud, layout.NOTE)
 
 
 # ----------------------------------------------------------------------------- actions
@@ -361,9 +349,7 @@ def test_the_status_message_is_shown():
 
 def test_s_saves_the_drawing_as_a_png(tmp_path, predictor):
     state = drawn(ONE)
-    session = Session(
-        predictor, tmp_path / "fb.sqlite3", tmp_path / "saved", desktop.EventLog(None)
-    )
+    session = Session(predictor, tmp_path / "fb.sqlite3", tmp_path / "saved", EventLog(None))
     session.save(state)
     session.save(state)
     files = sorted((tmp_path / "saved").glob("drawing-*.png"), key=lambda f: len(f.name))
@@ -379,7 +365,7 @@ def test_digit_keys_store_the_drawing_in_the_feedback_store(tmp_path, predictor)
     db = tmp_path / "fb.sqlite3"
     state = drawn(SEVEN)
     reading = Reading(state.version, DIGIT, 2, read_drawing(predictor, state.canvas(), DIGIT))
-    session = Session(predictor, db, tmp_path, desktop.EventLog(tmp_path / "events.jsonl"))
+    session = Session(predictor, db, tmp_path, EventLog(tmp_path / "events.jsonl"))
     session.label(state, 7, reading)
     session.label(drawn(ONE, mode=NUMBER), 1, None)
     session.label(DrawingState(), 3, None)
@@ -395,32 +381,43 @@ def test_digit_keys_store_the_drawing_in_the_feedback_store(tmp_path, predictor)
 # ----------------------------------------------------------------------------- no window
 
 
+def no_opencv(monkeypatch, error: ImportError) -> None:
+    """`import cv2` fails with `error`, as without the extra or without libGL."""
+    real = builtins.__import__
+
+    def fake(name, *args, **kwargs):
+        if name.split(".")[0] == "cv2":
+            raise error
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+
+
 def test_without_opencv_the_error_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(desktop, "cv2", None)
-    monkeypatch.setattr(desktop, "_CV2_IMPORT_ERROR", ModuleNotFoundError("no cv2", name="cv2"))
+    no_opencv(monkeypatch, ModuleNotFoundError("no cv2", name="cv2"))
     with pytest.raises(DesktopError, match=r"pip install 'digitrec\[draw\]'"):
-        desktop.require_window_support()
-    monkeypatch.setattr(
-        desktop, "_CV2_IMPORT_ERROR", ImportError("libGL.so.1: cannot open shared object file")
-    )
+        support.require_window_support()
+    with pytest.raises(DesktopError, match=r"pip install 'digitrec\[draw\]'"):
+        desktop.run()  # before the predictor or the window: the front door checks first
+    no_opencv(monkeypatch, ImportError("libGL.so.1: cannot open shared object file"))
     with pytest.raises(DesktopError, match="libGL.so.1.*apt-get install libgl1 libglib2.0-0"):
-        desktop.require_window_support()
+        support.require_window_support()
 
 
 def test_a_headless_opencv_says_how_to_get_windows(monkeypatch):
     monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  GUI:     NONE\n")
     with pytest.raises(DesktopError, match="headless.*pip install 'digitrec\\[draw\\]'"):
-        desktop.require_window_support()
+        support.require_window_support()
 
 
 def test_without_a_display_the_error_says_where_to_run(monkeypatch):
-    monkeypatch.setattr(desktop.sys, "platform", "linux")  # X11's rules, wherever this runs
+    monkeypatch.setattr(support.sys, "platform", "linux")  # X11's rules, wherever this runs
     monkeypatch.delenv("DISPLAY", raising=False)
     with pytest.raises(DesktopError, match=r"\$DISPLAY is not set.*xvfb-run digitrec draw"):
-        desktop.require_window_support()
+        support.require_window_support()
     monkeypatch.setenv("DISPLAY", ":4093")  # no X server there
     with pytest.raises(DesktopError, match="cannot connect to the display ':4093'"):
-        desktop.require_window_support()
+        support.require_window_support()
 
 
 def test_digitrec_draw_without_a_display_exits_with_one_line():
@@ -436,6 +433,7 @@ def test_digitrec_draw_without_a_display_exits_with_one_line():
 def test_the_library_and_the_other_commands_never_import_opencv():
     code = (
         "import sys, digitrec.cli, digitrec.reading.predictor, digitrec.feedback\n"
+        "import digitrec.desktop\n"  # only opening the window needs OpenCV
         "digitrec.cli.build_parser()\n"
         "digitrec.reading.predictor.Predictor().predict(sys.argv[1])\n"
         "assert 'cv2' not in sys.modules, 'cv2 imported'\n"

@@ -19,8 +19,9 @@ import pytest
 from helpers import ROOT
 from PIL import Image, ImageGrab
 
-from digitrec import desktop
-from digitrec.desktop import BACKGROUND, CANVAS, GOOD
+from digitrec.desktop.layout import BACKGROUND, CANVAS, GOOD, TITLE
+from digitrec.desktop.session import EventLog
+from digitrec.desktop.x11 import MapRepair, load_xlib
 from digitrec.feedback import FeedbackStore
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -227,8 +228,8 @@ def test_a_window_left_unpainted_is_mapped_again(display, monkeypatch, tmp_path)
     itself again. Here a bare X window with the same title stands in for it: black (never
     painted) it is mapped again each check, then left; in the panel's colour it is left."""
     monkeypatch.setenv("DISPLAY", display)
-    monkeypatch.setattr(desktop._MapRepair, "EVERY", 0.0)
-    x = desktop._MapRepair._load()
+    monkeypatch.setattr(MapRepair, "EVERY", 0.0)
+    x = load_xlib()
     p, u, i, ui = ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_uint
     x.XCreateSimpleWindow.restype = u
     x.XCreateSimpleWindow.argtypes = [p, u, i, i, ui, ui, ui, u, u]
@@ -240,7 +241,7 @@ def test_a_window_left_unpainted_is_mapped_again(display, monkeypatch, tmp_path)
     try:
         root = x.XDefaultRootWindow(connection)
         window = x.XCreateSimpleWindow(connection, root, 0, 0, 800, 532, 0, 0, 0)
-        x.XStoreName(connection, window, desktop.TITLE.encode())
+        x.XStoreName(connection, window, TITLE.encode())
         x.XMapWindow(connection, window)
         x.XSync(connection, 0)
         where = lambda: (0, 0, 800, 532)  # noqa: E731
@@ -249,10 +250,10 @@ def test_a_window_left_unpainted_is_mapped_again(display, monkeypatch, tmp_path)
             return [json.loads(line)["event"] for line in repair_log.read_text().splitlines()]
 
         black = tmp_path / "black.jsonl"
-        repair = desktop._MapRepair(desktop.TITLE, desktop.EventLog(black))
-        for _ in range(desktop._MapRepair.CHECKS + 2):
+        repair = MapRepair(TITLE, EventLog(black))
+        for _ in range(MapRepair.CHECKS + 2):
             repair.poll(where)
-        assert events(black) == ["remapped"] * desktop._MapRepair.CHECKS
+        assert events(black) == ["remapped"] * MapRepair.CHECKS
         assert repair.x is None, "it gives up after a few tries"
 
         b, g, r = BACKGROUND
@@ -260,7 +261,7 @@ def test_a_window_left_unpainted_is_mapped_again(display, monkeypatch, tmp_path)
         x.XClearWindow(connection, window)
         x.XSync(connection, 0)
         shown = tmp_path / "shown.jsonl"
-        repair = desktop._MapRepair(desktop.TITLE, desktop.EventLog(shown))
+        repair = MapRepair(TITLE, EventLog(shown))
         repair.poll(where)
         assert events(shown) == ["painted"] and repair.x is None
     finally:
