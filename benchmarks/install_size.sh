@@ -9,7 +9,7 @@ python3 -m venv "$venv"
 "$venv/bin/python" - <<'PY'
 import sys
 import numpy as np
-from digitrec.inference import Predictor
+from digitrec import Predictor
 p = Predictor().predict(np.pad(np.ones((20, 4)), 8))
 assert "torch" not in sys.modules
 print("serve-only install reads a 1 as", p.digit)
