@@ -1,5 +1,5 @@
-# Quick start:  make run   (set up, then serve the main job)
-#               make test  (set up, then lint and run the whole test suite)
+# Quick start:  make run   (set up, then serve the main job; HOST=... PORT=... to move it)
+#               make test  (set up, Debian packages included, then lint and run the whole suite)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,8 +7,10 @@ BIN := $(VENV)/bin
 export DIGITREC_DATA ?= $(if $(wildcard ../shared/data/mnist),$(abspath ../shared/data/mnist),)
 TORCH_SPEC ?= torch==2.13.0
 WEIGHTS := src/digitrec/weights
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: setup run test lint format model clean
+.PHONY: setup system-packages run test lint format model clean
 
 setup: $(VENV)/.setup-stamp
 
@@ -19,10 +21,14 @@ $(VENV)/.setup-stamp: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[train,dev,draw]"
 	touch $@
 
-# The drawing page and the JSON API (digitrec serve --help for the address, workers, ...).
+# The Debian packages the tests need (browser, virtual screen): as root or through sudo.
+system-packages:
+	@bash scripts/system-packages.sh
+
+# The drawing page and the JSON API; digitrec serve prints the address it listens on
+# (digitrec serve --help for workers, threads, ...).
 run: setup
-	@echo "digitrec: open http://127.0.0.1:8000/ in a browser (API docs at /docs); Ctrl-C stops"
-	$(BIN)/digitrec serve
+	$(BIN)/digitrec serve --host $(HOST) --port $(PORT)
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts notebooks
@@ -32,7 +38,7 @@ format: setup
 	$(BIN)/ruff check --fix src tests benchmarks scripts notebooks
 	$(BIN)/ruff format src tests benchmarks scripts notebooks
 
-test: lint
+test: system-packages lint
 	$(BIN)/pytest -q
 
 # Train the bundled models (the digit reader with the bundled preset, the pair reader that

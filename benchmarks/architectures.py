@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from digitrec.reading.predictor import Predictor
+from digitrec import load_predictor
 from digitrec.training.config import ModelConfig, preset
 from digitrec.training.export import export_model
 from digitrec.training.nets import build_model, count_parameters
@@ -87,8 +87,8 @@ def speed(configs: dict[str, ModelConfig], rounds: int, seconds: float) -> dict[
             export_model(model, path)
             card = {"format": "digitrec-model/1", "model": cfg.__dict__, "name": name}
             path.with_suffix(".json").write_text(json.dumps(card))
-            single = Predictor(path, threads=1, pairs=False)
-            every = Predictor(path, threads=os.cpu_count(), pairs=False)
+            single = load_predictor(path, threads=1, pairs=False)
+            every = load_predictor(path, threads=os.cpu_count(), pairs=False)
             readers[name] = (single, every)
             out[name] = {
                 "parameters": count_parameters(model),

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec import load_predictor
 from digitrec.data import list_folder_dataset
 from digitrec.evaluate import evaluate_folder, evaluate_mnist
 from digitrec.reading.predictor import Predictor, resolve_model_path
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         },
     )
     parent_path = resolve_model_path(args.model)
-    parent = Predictor(parent_path, pairs=False)
+    parent = load_predictor(parent_path, pairs=False)
     with tempfile.TemporaryDirectory() as tmp:
         learn, measure = split_folder(args.data, args.n, args.seed, Path(tmp))
         n_learn = len(list_folder_dataset(learn))

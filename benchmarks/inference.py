@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.reading.predictor import Predictor, resolve_model_path
+from digitrec import load_predictor
+from digitrec.reading.predictor import resolve_model_path
 
 BATCHES = (256, 1024)
 
@@ -48,7 +49,7 @@ def session(path: Path, threads: int, level: str, spinning: bool):
 
 
 def predictor(path: Path, threads: int):
-    p = Predictor(path, threads=threads, pairs=False)
+    p = load_predictor(path, threads=threads, pairs=False)
     return lambda x: p.classify(x)
 
 

@@ -37,6 +37,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from scipy import ndimage as ndi
 
+from digitrec import load_predictor
 from digitrec.data import list_folder_dataset, load_mnist
 from digitrec.reading.predictor import Prediction, Predictor
 from digitrec.reading.preprocess import crop_to_ink
@@ -378,7 +379,7 @@ _WORKER: Predictor | None = None
 
 def _init_worker(model: str, threshold: float) -> None:
     global _WORKER
-    _WORKER = Predictor(model, threads=1, threshold=threshold)
+    _WORKER = load_predictor(model, threads=1, threshold=threshold)
 
 
 def _worker_predict(images: list) -> list[Prediction]:
@@ -628,7 +629,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
-    predictor = Predictor(args.model)
+    predictor = load_predictor(args.model)
     test = load_mnist("test", args.data_dir, progress=False)
     if args.samples:
         args.samples.mkdir(parents=True, exist_ok=True)

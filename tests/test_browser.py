@@ -371,3 +371,26 @@ def test_the_page_fits_a_phone_and_reads_a_finger(browser, server):
     shot(page, "phone-number")
     assert page.errors == []
     page.context.close()
+
+
+def test_the_api_docs_pages_work_offline(browser, server):
+    """/docs and /redoc load every script and style from this server (no CDN); ReDoc's
+    badge, an image on its CDN, is blocked by the page's policy before it leaves."""
+    ctx = browser.new_context(viewport=DESKTOP)
+    page = ctx.new_page()
+    elsewhere, blocked = [], []
+    page.on(
+        "request",
+        lambda r: r.url.startswith((server[0], "data:", "blob:")) or elsewhere.append(r.url),
+    )
+    page.on("requestfailed", lambda r: r.failure == "csp" and blocked.append(r.url))
+    page.goto(server[0] + "/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("digitrec")
+    expect(page.locator(".opblock-summary-path", has_text="/api/predict").first).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "docs-swagger.png")
+    page.goto(server[0] + "/redoc")
+    expect(page.locator("h1", has_text="digitrec")).to_be_visible()
+    expect(page.get_by_text("/api/read-number").first).to_be_attached()
+    page.screenshot(path=ARTIFACTS / "docs-redoc.png")
+    ctx.close()
+    assert [url for url in elsewhere if url not in blocked] == []

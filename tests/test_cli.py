@@ -155,6 +155,26 @@ def test_evaluate_images_folder(tmp_path):
     assert data["accuracy"] == 1.0 and data["n"] == 10
 
 
+def test_evaluate_never_writes_a_report_over_another_without_force(tmp_path):
+    images = tmp_path / "images"
+    for path, label in example_pictures():
+        (images / str(label)).mkdir(parents=True)
+        shutil.copy(path, images / str(label) / path.name)
+    report = tmp_path / "report"
+    first = run_cli("evaluate", "--images", images, "--report", report)
+    assert first.returncode == 0, first.stderr
+    kept = {p.name: p.read_bytes() for p in report.iterdir()}
+    (report / "notes.txt").write_text("mine")
+    one_clear_error(
+        run_cli("evaluate", "--images", images, "--report", report), "use --force to write"
+    )
+    assert {p.name: p.read_bytes() for p in report.iterdir() if p.name != "notes.txt"} == kept
+    forced = run_cli("evaluate", "--images", images, "--report", report, "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert (report / "notes.txt").read_text() == "mine"
+    assert json.loads((report / "summary.json").read_text())["n"] == 10
+
+
 def test_evaluate_refuses_a_folder_with_no_digit_folders(tmp_path):
     one_clear_error(run_cli("evaluate", "--images", tmp_path), "no pictures in digit folders")
 

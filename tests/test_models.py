@@ -173,6 +173,28 @@ def test_names_resolve_everywhere_and_paths_still_work(folder, tiny_onnx, monkey
         resolve(str(folder / "missing.onnx"))
 
 
+def test_a_training_run_folder_gives_its_model(tiny_run, tiny_onnx, tmp_path):
+    run = tmp_path / "runs" / "fast"
+    run.mkdir(parents=True)
+    with pytest.raises(
+        ModelError, match="folder with no model in it.*model.onnx or model.safetensors"
+    ):
+        resolve(run)
+    shutil.copy(tiny_run[0], run / "model.safetensors")
+    shutil.copy(tiny_run[0].with_suffix(".json"), run / "model.json")
+    assert (
+        resolve(run) == run / "model.safetensors" and resolve(str(run)) == run / "model.safetensors"
+    )
+    described = run_cli("info", "--model", run)
+    assert described.returncode == 0, described.stderr
+    assert f"file       {run / 'model.safetensors'}" in described.stdout
+    shutil.copy(tiny_onnx, run / "model.onnx")  # the exported model is served first: no torch
+    assert resolve(run) == run / "model.onnx"
+    read = run_cli("predict", "--model", run, EXAMPLES / "7-photo.jpg", "--json")
+    assert read.returncode in (0, 1), read.stderr  # 1: the tiny model may refuse it
+    assert len(json.loads(read.stdout)["probabilities"]) == 10
+
+
 def test_an_unknown_name_lists_the_names_there_are(folder, tiny_onnx):
     (folder / "notes.txt").write_text("x")
     with pytest.raises(ModelError) as e:

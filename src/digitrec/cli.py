@@ -239,16 +239,18 @@ def _predict(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from .evaluate import evaluate_folder, evaluate_mnist, write_report
+    from .evaluate import check_report_folder, evaluate_folder, evaluate_mnist, write_report
     from .loading import load_predictor
 
+    if args.report:
+        check_report_folder(args.report, args.force)
     predictor = load_predictor(args.model)
     if args.images:
         result = evaluate_folder(predictor, args.images, progress=not args.json)
     else:
         result = evaluate_mnist(predictor, args.data_dir, progress=not args.json)
     if args.report:
-        write_report(result, args.report)
+        write_report(result, args.report, force=True)  # checked before evaluating
     if args.json:
         print(json.dumps(result.summary(), indent=2))
     else:
@@ -364,10 +366,10 @@ def _draw(args) -> int:
 
 
 MODEL_HELP = (
-    "a .onnx or .safetensors file, the name of a model in the models folder "
+    "a .onnx or .safetensors file, a training run's folder, the name of a model in the models folder "
     "(digitrec models list), or 'bundled' (default: $DIGITREC_MODEL, else the bundled one)"
 )
-DB_HELP = "the feedback database (default: $XDG_DATA_HOME/digitrec/feedback.sqlite3)"
+DB_HELP = "the feedback database (default: feedback.sqlite3 in digitrec's user data folder)"
 
 # Options that several commands share, each declared once, to read alike everywhere.
 SHARED_OPTIONS = {
@@ -455,6 +457,7 @@ def _evaluate_parser(sub) -> None:
     src.add_argument("--images", help="a folder dataset laid out as DIR/<digit>/*.png|jpg")
     _shared(p, "--json")
     p.add_argument("--report", help="write a confusion matrix and error grid (PNG) here")
+    p.add_argument("--force", action="store_true", help="write the report over an existing one")
     p.set_defaults(run=_evaluate)
 
 
@@ -565,8 +568,9 @@ def _models_parser(sub) -> None:
     p = sub.add_parser(
         "models",
         help="the models folder: models kept by name for --model",
-        description="Models live in $DIGITREC_MODELS, else $XDG_DATA_HOME/digitrec/models, else "
-        "~/.local/share/digitrec/models: NAME.onnx and/or NAME.safetensors with its card NAME.json.",
+        description="Models live in $DIGITREC_MODELS, else models/ in digitrec's user data folder "
+        "($XDG_DATA_HOME/digitrec, else ~/.local/share/digitrec on Linux): NAME.onnx and/or "
+        "NAME.safetensors with its card NAME.json.",
     )
     actions = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     a = actions.add_parser(

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .data import list_folder_dataset, load_mnist
+from .errors import OutputExistsError
 from .reading.predictor import Predictor
 from .reading.preprocess import IMAGE_SIZE, to_mnist_many
 
@@ -167,8 +168,22 @@ def errors_png(result: EvalResult, path: Path, limit: int = 200) -> None:
     img.save(path)
 
 
-def write_report(result: EvalResult, folder) -> Path:
+REPORT_FILES = ("confusion.png", "errors.png", "summary.json")
+
+
+def check_report_folder(folder, force: bool = False) -> None:
+    """A report goes into a new folder; an existing one is replaced only with `force`
+    (asked before evaluating, so a long run never ends on this refusal)."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputExistsError(f"{folder} exists and is not a folder: give --report a folder")
+    if folder.exists() and any(folder.iterdir()) and not force:
+        raise OutputExistsError(f"{folder} exists; use --force to write the report over it")
+
+
+def write_report(result: EvalResult, folder, force: bool = False) -> Path:
     """confusion.png, errors.png (true->predicted under each misread digit), summary.json."""
+    check_report_folder(folder, force)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     confusion_png(result, folder / "confusion.png")

@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS feedback (
 
 
 def default_db_path() -> Path:
-    """$XDG_DATA_HOME/digitrec/feedback.sqlite3, else ~/.local/share/digitrec/..."""
+    """feedback.sqlite3 in digitrec's user data folder (files.user_folder)."""
     return user_folder("data") / DB_NAME
 
 

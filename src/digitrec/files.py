@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from platformdirs import PlatformDirs, PlatformDirsABC
 
-def user_folder(kind: str) -> Path:
-    """digitrec's folder under $XDG_CACHE_HOME (kind "cache", default ~/.cache) or
-    $XDG_DATA_HOME (kind "data", default ~/.local/share)."""
-    variable, default = {
-        "cache": ("XDG_CACHE_HOME", Path.home() / ".cache"),
-        "data": ("XDG_DATA_HOME", Path.home() / ".local" / "share"),
-    }[kind]
-    return Path(os.environ.get(variable) or default) / "digitrec"
+
+def user_folder(kind: str, dirs: type[PlatformDirsABC] = PlatformDirs) -> Path:
+    """digitrec's own folder of `kind` "cache" or "data", by the system's conventions: on
+    Linux $XDG_CACHE_HOME or $XDG_DATA_HOME (else ~/.cache, ~/.local/share), on macOS
+    ~/Library/Caches or ~/Library/Application Support, on Windows %LOCALAPPDATA%."""
+    found = dirs("digitrec", appauthor=False)
+    return Path(found.user_cache_dir if kind == "cache" else found.user_data_dir)
 
 
 @contextmanager

@@ -26,7 +26,7 @@ BUNDLED_FILE = "default.onnx"  # the bundled model, in the package's weights fol
 
 
 def models_dir() -> Path:
-    """$DIGITREC_MODELS, else $XDG_DATA_HOME/digitrec/models, else ~/.local/share/..."""
+    """$DIGITREC_MODELS, else models/ in digitrec's user data folder (files.user_folder)."""
     chosen = os.environ.get("DIGITREC_MODELS")
     if chosen:
         return Path(chosen).expanduser()
@@ -288,11 +288,27 @@ def find_model(name: str, folder: str | os.PathLike | None = None) -> Path:
     )
 
 
+RUN_FILES = ("model.onnx", "model.safetensors")  # what a training run folder holds, served first
+
+
+def run_model(folder: Path) -> Path:
+    """The model of a training run's folder (`digitrec train --out DIR`)."""
+    for name in RUN_FILES:
+        if (folder / name).is_file():
+            return folder / name
+    raise ModelError(
+        f"{folder} is a folder with no model in it: a training run's folder holds "
+        f"{' or '.join(RUN_FILES)}; give one of those, or a model file"
+    )
+
+
 def resolve(value: str | os.PathLike) -> Path:
-    """A model file from what --model (or $DIGITREC_MODEL) says: a path, 'bundled', or the
-    name of a model in the models folder."""
-    if not isinstance(value, str) or looks_like_path(value) or Path(value).is_file():
-        path = Path(value).expanduser()
+    """A model file from what --model (or $DIGITREC_MODEL) says: a path (a training run's
+    folder gives its model), 'bundled', or the name of a model in the models folder."""
+    path = Path(value).expanduser()
+    if path.is_dir():  # as a file there wins over a name, so does a folder
+        return run_model(path)
+    if not isinstance(value, str) or looks_like_path(value) or path.is_file():
         if not path.is_file():
             raise ModelError(f"model file {path} does not exist")
         return path

@@ -23,6 +23,7 @@ from ..errors import BadImageError, ConfigError, DigitrecError, EmptyImageError
 from ..feedback import FeedbackStore
 from ..reading.predictor import Predictor
 from .deps import STARTED
+from .docs import install_docs
 from .metrics import Metrics
 from .payload import ApiError, BodyTooLarge
 from .routes import STATIC, admin, api, pages
@@ -210,7 +211,7 @@ def create_app(
     )
     if admin_token is None:
         admin_token = os.environ.get(ADMIN_TOKEN_ENV)
-    app = FastAPI(**ABOUT, lifespan=lifespan, redoc_url=None)
+    app = FastAPI(**ABOUT, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.predictor = predictor
     app.state.store = store
@@ -230,6 +231,7 @@ def install_routes(app: FastAPI) -> None:
     if app.state.admin_token:
         app.include_router(admin)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_docs(app)
 
 
 def app_from_env() -> FastAPI:
