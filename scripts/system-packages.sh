@@ -15,7 +15,9 @@ if ! command -v dpkg >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; th
 fi
 missing=""
 for p in $PACKAGES; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+    # installed, not merely known: a removed package keeps a status (its config files)
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
 done
 [ -z "$missing" ] && exit 0
 
