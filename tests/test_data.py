@@ -7,6 +7,7 @@ import hashlib
 import os
 import struct
 import threading
+import tracemalloc
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def make_fake_arrays() -> dict[str, np.ndarray]:
 FAKE_ARRAYS = make_fake_arrays()
 FAKE_BLOBS = {name: idx_blob(a) for name, a in FAKE_ARRAYS.items()}
 FAKE_GZ = {name: gzip.compress(blob, mtime=0) for name, blob in FAKE_BLOBS.items()}
+ZEROS_GZ = gzip.compress(bytes(64 << 20), compresslevel=9, mtime=0)  # 64 MiB in 64 KiB
 
 
 def write_fake_mnist(folder: Path, gz: bool, skip: tuple[str, ...] = ()) -> None:
@@ -150,6 +152,11 @@ class MirrorServer:
         elif mirror == "garbage":
             body = b"this is not gzip at all" * 10
             length = len(body)
+        elif mirror == "bomb":  # the right file, then 64 MiB of zeros in 64 KiB more
+            body = good + ZEROS_GZ
+            length = len(body)
+        elif mirror == "huge":  # offers a terabyte (and would send a few bytes)
+            body, length = good, 1 << 40
         else:
             handler.send_error(404)
             return
@@ -292,6 +299,88 @@ def test_read_idx_corrupted_gz(tmp_path, blob):
 def test_read_idx_missing_file(tmp_path):
     with pytest.raises(DataError, match="unreadable"):
         read_idx(tmp_path / "nope-idx1-ubyte")
+
+
+# ---------------------------------------------------------------- bounded reading
+
+
+def peak_memory(work) -> int:
+    """The most memory Python held while `work` ran, above what it held before."""
+    tracemalloc.start()
+    try:
+        work()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_a_gzip_bomb_is_refused_holding_no_more_than_its_promise(tmp_path):
+    # MNIST's test labels (10,008 bytes), then 6.4 GB of zeros in 6.5 MB: gzip members
+    # one after another, as gzip allows
+    labels = idx_blob(np.arange(10000) % 10)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    with open(path, "wb") as f:
+        f.write(gzip.compress(labels, mtime=0))
+        for _ in range(100):
+            f.write(ZEROS_GZ)
+
+    def read():
+        with pytest.raises(DataError, match="too long") as info:
+            read_idx(path)
+        assert str(path) in str(info.value) and "10,008 bytes" in str(info.value)
+
+    # the promise, a chunk of compressed input and one of output: a few MB, not gigabytes
+    assert peak_memory(read) < 4 << 20
+
+
+def test_a_header_promising_more_than_mnist_holds_is_refused_unread(tmp_path):
+    header = struct.pack(">HBB", 0, 0x08, 3) + struct.pack(">3I", 1 << 20, 28, 28)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(header + bytes(1000), mtime=0))
+
+    def read():
+        with pytest.raises(DataError, match="promises 822,083,600 bytes, more than the 7,840,016"):
+            read_idx(path)
+
+    assert peak_memory(read) < 4 << 20
+
+
+def test_an_idx_file_of_another_name_is_bounded_too(tmp_path):
+    header = struct.pack(">HBB", 0, 0x08, 2) + struct.pack(">2I", 1 << 16, 1 << 16)
+    path = tmp_path / "mine-idx2-ubyte.gz"
+    path.write_bytes(gzip.compress(header, mtime=0))
+    with pytest.raises(DataError, match=f"more than the {data.MAX_IDX_BYTES:,}"):
+        read_idx(path)
+
+
+def test_a_plain_file_cut_short_is_read_as_far_as_it_goes(tmp_path):
+    # a promise of 200 MB in a file of 12 bytes: no room is made for the 200 MB
+    path = tmp_path / "cut-idx1-ubyte"
+    path.write_bytes(struct.pack(">HBB", 0, 0x08, 1) + struct.pack(">I", 200_000_000) + b"abcd")
+
+    def read():
+        with pytest.raises(DataError, match="truncated"):
+            read_idx(path)
+
+    assert peak_memory(read) < 1 << 20
+
+
+def test_a_gzip_file_of_several_members_is_read_whole(tmp_path):
+    array = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28)
+    blob = idx_blob(array)
+    path = tmp_path / "parts-idx3-ubyte.gz"
+    path.write_bytes(
+        b"".join(gzip.compress(blob[i : i + 500], mtime=0) for i in range(0, len(blob), 500))
+    )
+    np.testing.assert_array_equal(read_idx(path), array)
+
+
+def test_mnist_sizes_are_those_of_the_splits():
+    for images, labels, n in data.SPLITS.values():
+        assert data.MNIST_SIZES[images] == 16 + n * 28 * 28
+        assert data.MNIST_SIZES[labels] == 8 + n
+    assert set(data.MNIST_SIZES) == set(data.MNIST_FILES)
 
 
 # ---------------------------------------------------------------- load_mnist on local folders
@@ -462,7 +551,7 @@ def test_download_mirror_without_trailing_slash(tmp_path, mirror_server):
     assert load_mnist("train", data_dir=tmp_path, download=False).images.shape == (N_TRAIN, 28, 28)
 
 
-@pytest.mark.parametrize("bad", ["missing", "wrong", "short", "half", "garbage"])
+@pytest.mark.parametrize("bad", ["missing", "wrong", "short", "half", "garbage", "bomb", "huge"])
 def test_download_falls_back_to_next_mirror(tmp_path, mirror_server, bad):
     mirrors = [mirror_server.url(bad), mirror_server.url("good")]
     download_mnist(tmp_path, mirrors=mirrors, progress=False, timeout=5)

@@ -1,4 +1,5 @@
 import json
+from dataclasses import asdict
 
 import numpy as np
 import onnx
@@ -7,10 +8,13 @@ import pytest
 import torch
 
 from digitrec import load_predictor
-from digitrec.errors import ModelError, OutputExistsError
+from digitrec.errors import ModelError, OutputError, OutputExistsError
 from digitrec.reading.predictor import Predictor
-from digitrec.training.checkpoint import load_checkpoint
+from digitrec.reading.registry import bundled_path
+from digitrec.training.checkpoint import load_checkpoint, save_checkpoint
+from digitrec.training.config import ModelConfig
 from digitrec.training.export import PARITY_TOLERANCE, export_checkpoint, max_logit_difference
+from digitrec.training.nets import build_model
 
 
 def test_onnx_matches_pytorch_on_real_digits(tiny_run, tiny_onnx, mnist_dir):
@@ -65,3 +69,51 @@ def test_parity_check_notices_a_different_model(tiny_run, tiny_onnx):
         model[-1].bias += 0.01
     x = np.random.default_rng(1).random((4, 1, 28, 28), dtype=np.float32)
     assert max_logit_difference(model, tiny_onnx, x) > PARITY_TOLERANCE
+
+
+def small_checkpoint(folder, **model):
+    """A real checkpoint of a small untrained net, its card's model settings changed."""
+    cfg = ModelConfig("quick", width=4, hidden=8, dropout=0.0)
+    card = {"name": "small", "model": {**asdict(cfg), **model}}
+    return save_checkpoint(folder / "small.safetensors", build_model(cfg), card)
+
+
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        (dict(width=200_000), "width 200000"),  # 2.88 TB were it built
+        (dict(width=1024, hidden=16384, members=8), "parameters (at most 100,000,000)"),
+        (dict(width=8), "'1.weight' is (4, 1, 5, 5) in the file, (8, 1, 5, 5) by the card"),
+        (dict(hidden=0), "6 tensors in the file are not the card's ('13.weight'...)"),
+        (dict(arch="seed"), "does not fit the weights in the file"),
+    ],
+)
+def test_a_card_that_does_not_describe_its_weights_is_refused_before_building(
+    tmp_path, settings, fragment
+):
+    path = small_checkpoint(tmp_path, **settings)
+    with pytest.raises(ModelError) as info:
+        load_checkpoint(path)
+    assert str(path) in str(info.value) and fragment in str(info.value)
+    with pytest.raises(ModelError):
+        load_predictor(path)
+
+
+def test_a_checkpoint_whose_card_fits_loads(tmp_path):
+    model, card = load_checkpoint(small_checkpoint(tmp_path))
+    assert card["model"]["width"] == 4
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_export_writes_only_into_a_folder_that_exists(tmp_path):
+    path = small_checkpoint(tmp_path)
+    with pytest.raises(OutputError, match="does not exist; create the folder first"):
+        export_checkpoint(path, tmp_path / "missing" / "small.onnx")
+    assert not (tmp_path / "missing").exists()
+    (tmp_path / "dir.onnx").mkdir()
+    with pytest.raises(OutputError, match="is a folder"):
+        export_checkpoint(path, tmp_path / "dir.onnx", force=True)
+    with pytest.raises(ModelError, match="ONNX already"):
+        export_checkpoint(bundled_path(), tmp_path / "again.onnx")
+    with pytest.raises(ModelError, match="does not exist"):
+        export_checkpoint(tmp_path / "none.safetensors", tmp_path / "none.onnx")

@@ -1,12 +1,14 @@
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import example_pictures
 from PIL import Image
 
-from digitrec.errors import BadImageError, ModelError
+from digitrec.errors import BadImageError, ConfigError, ModelError
 from digitrec.reading.predictor import Predictor, bundled_model_path, resolve_model_path
 
 
@@ -104,3 +106,37 @@ def test_inference_never_imports_torch():
     digit, torch_loaded = out.stdout.split()
     assert torch_loaded == "False"
     assert digit == "1"
+
+
+@pytest.mark.parametrize("threshold", [float("nan"), 2, -1, 1.01, float("inf"), "0.5", True])
+def test_a_threshold_that_is_not_a_number_from_0_to_1_is_refused(threshold):
+    with pytest.raises(ConfigError, match="threshold .* give a number from 0 to 1"):
+        Predictor(threshold=threshold)
+
+
+@pytest.mark.parametrize("threshold", [0, 0.25, 1, np.float32(0.5)])
+def test_a_threshold_from_0_to_1_is_taken(threshold):
+    assert Predictor(threshold=threshold, pairs=False).threshold == float(threshold)
+
+
+def test_a_path_that_is_not_a_file_is_named_for_what_it_is(tmp_path):
+    fifo = tmp_path / "pipe.onnx"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop.onnx"
+    loop.symlink_to(loop)
+    for path, fragment in [
+        (Path("/dev/zero"), "is a device"),
+        (fifo, "is a named pipe"),  # never opened: that would wait for a writer
+        (loop, "loop of symbolic links"),
+        (tmp_path, "a folder with no model in it"),
+    ]:
+        with pytest.raises(ModelError, match=fragment):
+            Predictor(path)
+
+
+def test_each_model_is_checked_to_read_what_it_is_given_to_read():
+    digits, pairs = bundled_model_path(), bundled_model_path("pairs.onnx")
+    with pytest.raises(ModelError, match="cannot read a digit: it is the pair reader"):
+        Predictor(pairs)
+    with pytest.raises(ModelError, match="cannot read a pair of digits: it is not a pair reader"):
+        Predictor(digits, pairs=digits)

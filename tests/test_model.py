@@ -1,3 +1,5 @@
+from dataclasses import asdict
+
 import pytest
 import torch
 from torch import nn
@@ -91,3 +93,52 @@ def test_augmentation_is_repeatable_in_range_and_changes_pictures():
     ratio = a.sum((1, 2, 3)) / x.sum((1, 2, 3))
     assert ((ratio > 0.3) & (ratio < 3.0)).all()
     assert torch.equal(augment_batch(x, AugmentConfig(enabled=False), torch.Generator()), x)
+
+
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        ("bncnn", "not a table"),
+        ({"arch": "bncnn", "depth": 3}, "unknown model settings 'depth'"),
+        ({"width": 200_000}, "width 200000"),
+        ({"width": 0}, "width 0"),
+        ({"width": 16.5}, "width 16.5"),
+        ({"width": True}, "width True"),
+        ({"hidden": -1}, "hidden -1"),
+        ({"hidden": "many"}, "hidden 'many'"),
+        ({"dropout": 1.0}, "dropout 1.0"),
+        ({"dropout": float("nan")}, "dropout nan"),
+        ({"members": 0}, "at least one member"),
+        ({"members": 65}, "members 65"),
+        ({"arch": 7}, "arch 7"),
+        ({"arch": "ensemble", "parts": "bncnn"}, "parts"),
+        ({"arch": "ensemble", "parts": [{}] * 65}, "parts"),
+        ({"arch": "ensemble", "parts": [{"parts": [{}, {}]}, {}]}, "parts"),
+        ({"arch": "ensemble", "parts": [{"members": 40}, {"members": 40}]}, "80 nets"),
+    ],
+)
+def test_model_settings_out_of_any_sane_range_are_refused(settings, fragment):
+    # a card's settings come with a file anyone can hand us: they are checked before a net
+    # is built, as building one of width 200,000 would take terabytes
+    with pytest.raises(ConfigError) as info:
+        ModelConfig.from_dict(settings)
+    assert fragment in str(info.value)
+
+
+def test_every_preset_and_every_setting_a_card_stores_pass_the_checks():
+    for name in PRESETS:
+        cfg = preset(name).model
+        assert ModelConfig.from_dict(asdict(cfg)) == cfg
+
+
+def test_a_planned_net_costs_nothing_however_large():
+    from digitrec.training.nets import planned_tensors
+
+    cfg = ModelConfig("bncnn", width=1024, hidden=16384, members=64)
+    shapes, parameters = planned_tensors(cfg)  # 438 GB of weights were it built
+    assert parameters > 10**11 and shapes["members.0.1.weight"] == (1024, 1, 3, 3)
+    small = ModelConfig("quick", width=4, hidden=8)
+    shapes, parameters = planned_tensors(small)
+    model = build_model(small)
+    assert parameters == count_parameters(model)
+    assert shapes == {k: tuple(v.shape) for k, v in model.state_dict().items()}

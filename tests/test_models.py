@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -250,3 +251,21 @@ def test_the_cli_lists_and_takes_names(folder):
     assert "bundled, tiny, tiny-ft" in line
     r = run_cli("serve", "--model", "tiny-v2", "--db", folder / "fb.sqlite3", env=env)
     assert r.returncode == 2 and "no model named 'tiny-v2'" in r.stderr
+
+
+def test_things_in_the_folder_that_are_not_files_are_named_never_opened(folder):
+    os.mkfifo(folder / "pipe.onnx")  # opened, it would wait for a writer forever
+    (folder / "loop.onnx").symlink_to(folder / "loop.onnx")
+    (folder / "gone.onnx").symlink_to(folder / "elsewhere.onnx")
+    entries = {e.name: e for e in list_models()}
+    for name in ("pipe.onnx", "loop.onnx", "gone.onnx"):
+        assert "not a model file" in entries[name].problem
+    for name, fragment in [
+        ("pipe", "pipe.onnx is a named pipe"),
+        ("loop", "loop.onnx is a loop of symbolic links"),
+        ("gone", "gone.onnx is a symbolic link to nothing"),
+    ]:
+        with pytest.raises(ModelError, match=fragment):
+            resolve(name)
+    listed = run_cli("models", "list", env={"DIGITREC_MODELS": str(folder)}, timeout=120)
+    assert listed.returncode == 0 and "pipe.onnx" in listed.stdout, listed.stderr

@@ -6,7 +6,9 @@ Commands import what they need when they run, so `digitrec predict` never loads 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -210,10 +212,17 @@ def _describe(name: str, r: dict) -> str:
     return f"{name}: {r['digit']} ({100 * r['confidence']:.1f}%)  top 3: {top}"
 
 
+def _threshold(args) -> float | None:
+    """--threshold, checked before any model is loaded for it."""
+    from .reading.cards import check_threshold
+
+    return None if args.threshold is None else check_threshold(args.threshold, "--threshold")
+
+
 def _predict(args) -> int:
     from .loading import load_predictor
 
-    predictor = load_predictor(args.model, threshold=args.threshold)
+    predictor = load_predictor(args.model, threshold=_threshold(args))
     results, failed, refused = [], 0, 0
     for name in args.images:
         try:
@@ -358,7 +367,7 @@ def _draw(args) -> int:
 
     return run(
         args.model,
-        threshold=args.threshold,
+        threshold=_threshold(args),
         db=args.db,
         save_dir=args.save_dir,
         event_log=args.event_log,
@@ -635,16 +644,49 @@ def _data_parser(sub) -> None:
     a.set_defaults(run=_data_download)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+# The status of a program stopped because its reader left: 128 + SIGPIPE, what a shell
+# reports for `cat` or `grep` stopped so, so that `set -o pipefail` sees the same from us.
+READER_LEFT = 128 + 13
+
+
+def _reader_left() -> int:
+    """The reader of our output closed its end (`digitrec models list --json | head`): stop
+    quietly. stdout and stderr go to the null device, so that nothing more is written to
+    the closed pipe, not even Python's own complaint when it flushes at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
     try:
-        return args.run(args)
+        for stream in (sys.stdout, sys.stderr):
+            # a stream with no file behind it (a test's capture) has nothing to point away
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
+    return READER_LEFT
+
+
+def _run(args) -> int:
+    try:
+        status = args.run(args)
+        sys.stdout.flush()  # here, not at exit: a reader that left is noticed in main
+        return status
     except DigitrecError as e:
         print(f"digitrec: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("digitrec: interrupted", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # --help, --version and usage errors, written before it
+            sys.stdout.flush()
+            raise
+        return _run(args)
+    except BrokenPipeError:
+        return _reader_left()
 
 
 if __name__ == "__main__":

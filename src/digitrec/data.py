@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import math
 import os
 import struct
@@ -14,6 +15,7 @@ import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -37,8 +39,19 @@ DEFAULT_MIRRORS = (
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "http://yann.lecun.com/exdb/mnist/",
 )
+# The size of each file's content (header and data): MNIST's own, whatever a header says.
+MNIST_SIZES = {
+    "train-images-idx3-ubyte": 16 + 60000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60000,
+    "t10k-images-idx3-ubyte": 16 + 10000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10000,
+}
+# The most an IDX file of another name may hold: five times MNIST's largest.
+MAX_IDX_BYTES = 256 << 20
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 _IDX_TYPES = {0x08: np.uint8}
+_CHUNK = 1 << 20  # read and decompress this much at a time
+_GZIP = 16 + zlib.MAX_WBITS  # zlib's wbits for a gzip header and trailer
 _POINT_AT_DATA = (
     "point --data-dir (or $DIGITREC_DATA) at a folder holding the four MNIST files "
     "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
@@ -81,10 +94,82 @@ def read_idx_bytes(raw: bytes, name: str = "IDX data") -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def _decompressed(path: Path) -> bytes:
+class _Content:
+    """The content of a file, plain or gzip-compressed, handed out in bounded pieces: a
+    small .gz file can hold gigabytes, so nothing here decompresses more than is asked for."""
+
+    def __init__(self, f: BinaryIO, gz: bool):
+        self.f = f
+        self.inflate = zlib.decompressobj(_GZIP) if gz else None
+
+    def read(self, n: int) -> bytes:
+        """Up to n bytes; fewer only where the content ends. EOFError if a gzip stream is
+        cut short, zlib.error if it is not one."""
+        if self.inflate is None:
+            return self.f.read(n)
+        pieces, got = [], 0
+        while got < n:
+            if self.inflate.eof:  # a member ended: another may follow (as gzip allows)
+                data = self.inflate.unused_data or self.f.read(_CHUNK)
+                if not data:
+                    break
+                self.inflate = zlib.decompressobj(_GZIP)
+            else:
+                data = self.inflate.unconsumed_tail or self.f.read(_CHUNK)
+            piece = self.inflate.decompress(data, n - got)
+            if not data and not piece and not self.inflate.eof:
+                raise EOFError("the file ends inside its gzip stream")
+            pieces.append(piece)
+            got += len(piece)
+        return b"".join(pieces)
+
+
+def _idx_limit(name: str) -> int:
+    return MNIST_SIZES.get(name.removesuffix(".gz"), MAX_IDX_BYTES)
+
+
+def _read_content(f: BinaryIO, gz: bool, where: str, limit: int, size: int | None) -> bytearray:
+    """The content of an IDX file, never more than its header promises. A header that is
+    not IDX's stops the reading (callers' checks then say what is wrong); a promise over
+    `limit`, or content past the promise, is DataError. `size`: a plain file's size."""
+    content = _Content(f, gz)
+    raw = bytearray(content.read(4))
+    if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES or raw[3] == 0:
+        return raw
+    raw += content.read(4 * raw[3])
+    if len(raw) < 4 + 4 * raw[3]:
+        return raw
+    promised = len(raw) + math.prod(struct.unpack(f">{raw[3]}I", raw[4:]))
+    if promised > limit:
+        raise DataError(
+            f"{where} is corrupted: its IDX header promises {promised:,} bytes, more than "
+            f"the {limit:,} such a file holds; delete it and download again"
+        )
+    # a plain file cut short holds less than its promise: no room is made for the rest
+    buffer = bytearray(promised if size is None else min(promised, size))
+    buffer[: len(raw)] = raw
+    filled = len(raw)
+    while filled < len(buffer):
+        piece = content.read(min(_CHUNK, len(buffer) - filled))
+        if not piece:
+            break
+        buffer[filled : filled + len(piece)] = piece
+        filled += len(piece)
+    del buffer[filled:]  # in place: a short file's content, for the callers to judge
+    if filled == promised and content.read(1):
+        raise DataError(
+            f"{where} is corrupted: it is too long, its content running past the "
+            f"{promised:,} bytes its IDX header promises; delete it and download again"
+        )
+    return buffer
+
+
+def _decompressed(path: Path) -> bytearray:
+    """The content of an IDX file (.gz or plain), read in bounded pieces (_read_content)."""
     try:
-        raw = path.read_bytes()
-        return gzip.decompress(raw) if path.suffix == ".gz" else raw
+        with open(path, "rb") as f:
+            size = None if path.suffix == ".gz" else os.fstat(f.fileno()).st_size
+            return _read_content(f, path.suffix == ".gz", str(path), _idx_limit(path.name), size)
     except (OSError, EOFError, zlib.error) as e:
         raise DataError(f"{path} is corrupted or unreadable ({e}); delete it and download again")
 
@@ -184,8 +269,9 @@ def _download_one(folder, name, sha, mirrors, progress, timeout) -> None:
     for mirror in mirrors:
         url = mirror.rstrip("/") + f"/{name}.gz"
         try:
-            blob = _fetch(url, progress, timeout)
-            content = gzip.decompress(blob)
+            # compressed, a file is never much larger than its content
+            blob = _fetch(url, progress, timeout, limit=2 * MNIST_SIZES[name] + (1 << 20))
+            content = _read_content(io.BytesIO(blob), True, url, _idx_limit(name), None)
         except (
             urllib.error.URLError,
             http.client.HTTPException,
@@ -193,6 +279,7 @@ def _download_one(folder, name, sha, mirrors, progress, timeout) -> None:
             EOFError,
             zlib.error,
             ValueError,
+            DataError,
         ) as e:
             failures.append(f"{url}: {getattr(e, 'reason', None) or e}")
             continue
@@ -210,11 +297,14 @@ def _download_one(folder, name, sha, mirrors, progress, timeout) -> None:
     )
 
 
-def _fetch(url: str, progress: bool, timeout: float) -> bytes:
+def _fetch(url: str, progress: bool, timeout: float, limit: int) -> bytes:
+    """The body at `url`; OSError for one over `limit` bytes or cut short."""
     from tqdm import tqdm
 
     with urllib.request.urlopen(url, timeout=timeout) as response:
         total = int(response.headers.get("Content-Length") or 0) or None
+        if total is not None and total > limit:
+            raise OSError(f"it offers {total:,} bytes, more than the file can hold")
         chunks = []
         with tqdm(
             total=total,
@@ -224,7 +314,11 @@ def _fetch(url: str, progress: bool, timeout: float) -> bytes:
             disable=not progress,
             file=sys.stderr,
         ) as bar:
+            got = 0
             while chunk := response.read(1 << 16):
+                got += len(chunk)
+                if got > limit:
+                    raise OSError(f"it sends more than the {limit:,} bytes the file can hold")
                 chunks.append(chunk)
                 bar.update(len(chunk))
     blob = b"".join(chunks)

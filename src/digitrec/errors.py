@@ -25,5 +25,9 @@ class ModelError(DigitrecError):
     """A model file that is missing or is not a digitrec model."""
 
 
-class OutputExistsError(DigitrecError):
+class OutputError(DigitrecError):
+    """A place we cannot write to: a folder that does not exist, a folder where a file goes."""
+
+
+class OutputExistsError(OutputError):
     """A file we would overwrite without --force."""

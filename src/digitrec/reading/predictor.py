@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EmptyImageError, ModelError
-from .backends import Loader, open_backend
+from ..errors import EmptyImageError
+from .backends import DIGITS, PAIRS, Loader, open_backend
 from .calibrate import softmax
+from .cards import DEFAULT_THRESHOLD, calibration, check_threshold  # noqa: F401 (DEFAULT_THRESHOLD: re-exported)
 from .preprocess import (
     IMAGE_SIZE,
     ImageInput,
@@ -46,7 +47,6 @@ REASONS = {
     "unsure": "too unsure to say which digit",
 }
 REASON_LABELS = {"blank": "blank", "not_a_digit": "not a digit", "unsure": "too unsure"}
-DEFAULT_THRESHOLD = 0.5  # for models whose card holds no calibrated threshold
 # a refused answer whose top two classes hold at least this is unsure between them; one
 # whose top two hold less is no digit at all
 UNSURE_TOP_TWO = 0.8
@@ -141,25 +141,22 @@ class Predictor:
         pairs: str | os.PathLike | bool = True,
         loaders: Mapping[str, Loader] | None = None,
     ):
+        # checked first: a bad setting is refused before a model is loaded for nothing
+        if threshold is not None:
+            threshold = check_threshold(threshold)
         self.path = resolve_model_path(model)
-        self.backend = open_backend(self.path, threads, loaders)
+        self.backend = open_backend(self.path, threads, loaders, DIGITS)
         self.card: dict = self.backend.card
         self.name = served_name(self.path, self.card)  # what --model calls it, else its card's
-        calibration = self.card.get("calibration", {})
-        self.temperature = float(calibration.get("temperature", 1.0))
-        self.threshold = float(
-            threshold if threshold is not None else calibration.get("threshold", DEFAULT_THRESHOLD)
-        )
+        self.temperature, calibrated = calibration(self.card, self.path)
+        self.threshold = threshold if threshold is not None else calibrated
         # The pair reader (read_number): the bundled one unless another file or False is given
         self.pairs = None
         if pairs is True and bundled_model_path(BUNDLED_PAIR_READER).is_file():
             pairs = bundled_model_path(BUNDLED_PAIR_READER)
         if pairs not in (True, False, None):
-            self.pairs = open_backend(Path(pairs), threads, loaders)
-            pair_card = self.pairs.card
-            if pair_card.get("train", {}).get("task") != "pairs":
-                raise ModelError(f"{pairs} is not a pair reader (its card names no task pairs)")
-            self.pair_temperature = float(pair_card["calibration"]["temperature"])
+            self.pairs = open_backend(Path(pairs), threads, loaders, PAIRS)
+            self.pair_temperature, _ = calibration(self.pairs.card, Path(pairs))
 
     def classify(self, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarray:
         """Calibrated probabilities (N, 10) for pictures already in MNIST form, (N, 28, 28)."""

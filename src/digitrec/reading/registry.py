@@ -17,7 +17,15 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..files import user_folder
-from .cards import CARD_KEY, check_card, read_card
+from .cards import (
+    CARD_KEY,
+    MAX_HEADER_BYTES,
+    check_card,
+    check_model_file,
+    file_kind,
+    read_card,
+    read_json_card,
+)
 
 BUNDLED = "bundled"
 MODEL_SUFFIXES = (".onnx", ".safetensors")  # the served file first: ONNX needs no torch
@@ -110,8 +118,10 @@ def check_safetensors(path: Path) -> None:
         if len(head) < 8:
             raise ValueError("cut short")
         (length,) = struct.unpack("<Q", head)
-        if length > min(size - 8, 100_000_000):
+        if length > size - 8:
             raise ValueError("its header is larger than the file")
+        if length > MAX_HEADER_BYTES:
+            raise ValueError(f"its header has {length:,} bytes, far more than a model's")
         header = json.loads(f.read(length))
     if not isinstance(header, dict):
         raise ValueError("its header is not a table of tensors")
@@ -187,7 +197,15 @@ def _check_model_file(path: Path) -> dict[str, str]:
             return onnx_metadata(path)
         check_safetensors(path)
         return {}
-    except (ValueError, OSError, struct.error, TypeError, KeyError, IndexError) as e:
+    except (
+        ValueError,
+        OSError,
+        struct.error,
+        TypeError,
+        KeyError,
+        IndexError,
+        RecursionError,
+    ) as e:
         kind = "ONNX" if path.suffix == ".onnx" else "safetensors"
         raise ModelError(f"{path} is damaged: not a readable {kind} file ({e})")
 
@@ -199,7 +217,7 @@ def read_entry(name: str, files: list[Path], bundled: bool = False) -> ModelEntr
     entry = ModelEntry(name, served[0] if served else None, files, bundled=bundled)
     try:
         if not served:
-            card = check_card(json.loads(files[0].read_text()), str(files[0]))
+            card = check_card(read_json_card(files[0]), str(files[0]))
             entry.card = card
             entry.problem = f"a card without its model file ({name}.onnx or {name}.safetensors)"
             return entry
@@ -209,7 +227,7 @@ def read_entry(name: str, files: list[Path], bundled: bool = False) -> ModelEntr
         entry.card = read_card(served[0], embedded=embedded)
     except ModelError as e:
         entry.problem = str(e)
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError, RecursionError) as e:
         entry.problem = f"{files[0]} is not a digitrec card ({e})"
     return entry
 
@@ -279,8 +297,8 @@ def find_model(name: str, folder: str | os.PathLike | None = None) -> Path:
         return path
     folder = Path(folder) if folder is not None else models_dir()
     for suffix in MODEL_SUFFIXES:
-        if (folder / (name + suffix)).is_file():
-            return folder / (name + suffix)
+        if file_kind(folder / (name + suffix)) != "missing":
+            return check_model_file(folder / (name + suffix))
     known = [e.name for e in list_models(folder) if e.problem is None]
     raise ModelError(
         f"no model named {name!r} (and no such file): the models are {', '.join(known)} "
@@ -294,8 +312,8 @@ RUN_FILES = ("model.onnx", "model.safetensors")  # what a training run folder ho
 def run_model(folder: Path) -> Path:
     """The model of a training run's folder (`digitrec train --out DIR`)."""
     for name in RUN_FILES:
-        if (folder / name).is_file():
-            return folder / name
+        if file_kind(folder / name) != "missing":
+            return check_model_file(folder / name)
     raise ModelError(
         f"{folder} is a folder with no model in it: a training run's folder holds "
         f"{' or '.join(RUN_FILES)}; give one of those, or a model file"
@@ -306,12 +324,12 @@ def resolve(value: str | os.PathLike) -> Path:
     """A model file from what --model (or $DIGITREC_MODEL) says: a path (a training run's
     folder gives its model), 'bundled', or the name of a model in the models folder."""
     path = Path(value).expanduser()
-    if path.is_dir():  # as a file there wins over a name, so does a folder
+    kind = file_kind(path)
+    if kind == "folder":  # as a file there wins over a name, so does a folder
         return run_model(path)
-    if not isinstance(value, str) or looks_like_path(value) or path.is_file():
-        if not path.is_file():
-            raise ModelError(f"model file {path} does not exist")
-        return path
+    # anything there (a FIFO, a link loop...) is what was meant, and is named as what it is
+    if not isinstance(value, str) or looks_like_path(value) or kind != "missing":
+        return check_model_file(path)
     return find_model(value)
 
 

@@ -9,17 +9,20 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..errors import ConfigError, ModelError, OutputExistsError
 from ..files import atomic_path, write_atomic
 from ..reading.cards import CARD_FORMAT, CARD_KEY, card_path, read_card
 from .config import ModelConfig
-from .nets import build_model
+from .nets import build_model, planned_tensors
 
 WEIGHTS_NAME = "model.safetensors"
 STATE_NAME = "train_state.safetensors"
+# The largest net a checkpoint may hold: a hundred times the largest recipe here (0.9 M),
+# 400 MB of float32 weights. Cards asking for more are refused before anything is built.
+MAX_PARAMETERS = 100_000_000
 
 
 def save_checkpoint(path: str | os.PathLike, model: torch.nn.Module, card: dict) -> Path:
@@ -77,13 +80,62 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def planned_model(path: Path, card: dict) -> ModelConfig:
+    """The settings of the model in checkpoint `path`, checked before anything is built:
+    in range, within MAX_PARAMETERS, and making exactly the tensors the file holds (names
+    and shapes, from its header). ModelError otherwise: the card or the file is damaged."""
+    try:
+        cfg = ModelConfig.from_dict(card["model"])
+        planned, parameters = planned_tensors(cfg)
+    except (ConfigError, ValueError, TypeError, RuntimeError) as e:
+        raise ModelError(f"{path} is damaged: its card's model settings are not a net's ({e})")
+    if parameters > MAX_PARAMETERS:
+        raise ModelError(
+            f"{path} is damaged: its card asks for a net of {parameters:,} parameters "
+            f"(at most {MAX_PARAMETERS:,})"
+        )
+    try:
+        with safe_open(path, framework="pt") as f:
+            held = {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"{path} is not a readable safetensors file ({e})")
+    if held != planned:
+        missing = sorted(set(planned) - set(held))
+        extra = sorted(set(held) - set(planned))
+        differ = [n for n in planned if n in held and planned[n] != held[n]]
+        found = []
+        if differ:
+            name = differ[0]
+            found.append(
+                f"tensor {name!r} is {held[name]} in the file, {planned[name]} by the card"
+            )
+        if missing:
+            found.append(
+                f"{len(missing)} tensors the card needs are not in the file ({missing[0]!r}...)"
+            )
+        if extra:
+            found.append(f"{len(extra)} tensors in the file are not the card's ({extra[0]!r}...)")
+        raise ModelError(
+            f"{path} is damaged: the net its card describes ({_settings(cfg)}) does not fit "
+            f"the weights in the file: {'; '.join(found)}"
+        )
+    return cfg
+
+
+def _settings(cfg: ModelConfig) -> str:
+    if cfg.parts:
+        return f"an ensemble of {len(cfg.parts)} nets"
+    nets = f", {cfg.members} members" if cfg.members > 1 else ""
+    return f"{cfg.arch}, width {cfg.width}, hidden {cfg.hidden}{nets}"
+
+
 def load_checkpoint(path: str | os.PathLike, device: str = "cpu") -> tuple[torch.nn.Module, dict]:
     """Rebuild the model a card describes and load its weights; eval mode."""
     path = Path(path)
     if path.suffix == ".json":
         path = path.with_suffix(".safetensors")
     card = read_card(path)
-    model = build_model(ModelConfig.from_dict(card["model"]))
+    model = build_model(planned_model(path, card))
     try:
         state = load_file(path, device=device)
     except (SafetensorError, OSError) as e:
@@ -109,8 +161,6 @@ def save_train_state(path: Path, optimizer: torch.optim.Optimizer, meta: dict) -
 
 
 def load_train_state(path: Path, optimizer: torch.optim.Optimizer) -> dict:
-    from safetensors import safe_open
-
     with safe_open(path, framework="pt") as f:
         info = json.loads(f.metadata()["state"])
         state: dict[int, dict] = {}

@@ -15,6 +15,20 @@ MNIST_STD = 0.3081
 NUM_CLASSES = 10
 
 
+# What model settings may ask for: far beyond every recipe here (widths 16 to 32, dense
+# layers up to 256 units, a few members), far below a net whose building alone would
+# exhaust memory. A card comes with a file anyone can hand us.
+MAX_WIDTH = 1024
+MAX_HIDDEN = 16384
+MAX_NETS = 64  # nets in one model: an ensemble's members, or its parts
+
+
+def _whole(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} {value!r} is not a whole number from {low:,} to {high:,}")
+    return value
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild an architecture; stored in every checkpoint card."""
@@ -28,11 +42,52 @@ class ModelConfig:
     parts: tuple[ModelConfig, ...] = ()
 
     @classmethod
-    def from_dict(cls, d: dict) -> ModelConfig:
-        """The settings a card stores (asdict's output), members' settings included."""
+    def from_dict(cls, d: dict, _part: bool = False) -> ModelConfig:
+        """The settings a card stores (asdict's output), members' settings included;
+        ConfigError for settings that are not a net's (see check)."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"model settings {d!r} are not a table of settings")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown model settings {', '.join(map(repr, unknown))}")
         d = dict(d)
-        d["parts"] = tuple(cls.from_dict(p) for p in d.get("parts", ()))
-        return cls(**d)
+        parts = d.get("parts", ())
+        if not isinstance(parts, list | tuple) or len(parts) > MAX_NETS or (_part and parts):
+            raise ConfigError(
+                f"parts must be a list of at most {MAX_NETS} nets, none an ensemble of parts"
+            )
+        d["parts"] = tuple(cls.from_dict(p, _part=True) for p in parts)
+        return cls(**d).check()
+
+    def check(self) -> ModelConfig:
+        """self, if its settings are in range; ConfigError naming the first that is not."""
+        if not isinstance(self.arch, str) or not self.arch:
+            raise ConfigError(f"arch {self.arch!r} is not the name of an architecture")
+        if type(self.members) is int and self.members < 1:
+            raise ConfigError(f"an ensemble needs at least one member, not {self.members}")
+        _whole(self.members, "members", 1, MAX_NETS)
+        _whole(self.width, "width", 1, MAX_WIDTH)
+        _whole(self.hidden, "hidden", 0, MAX_HIDDEN)
+        dropout = self.dropout
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, int | float)
+            or not 0 <= dropout < 1
+        ):
+            raise ConfigError(f"dropout {dropout!r} is not a number from 0 to under 1")
+        if not isinstance(self.parts, tuple) or not all(
+            isinstance(p, ModelConfig) for p in self.parts
+        ):
+            raise ConfigError("parts must be model settings")
+        for part in self.parts:
+            if part.parts:
+                raise ConfigError("a part of an ensemble cannot itself be made of parts")
+            part.check()
+        nets = sum(p.members for p in self.parts) if self.parts else self.members
+        if nets > MAX_NETS:
+            raise ConfigError(f"{nets} nets in one model: at most {MAX_NETS}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -86,9 +141,15 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
+        if not isinstance(d, dict) or not isinstance(d.get("augment", {}), dict):
+            raise ConfigError("a training recipe and its augment settings are tables")
         d = dict(d)
         d["model"] = ModelConfig.from_dict(d.get("model", {}))
-        d["augment"] = AugmentConfig(**d.get("augment", {}))
+        # settings a later version adds are left out, as the recipe's own are below
+        augment = {f.name for f in fields(AugmentConfig)}
+        d["augment"] = AugmentConfig(
+            **{k: v for k, v in d.get("augment", {}).items() if k in augment}
+        )
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import warnings
 from pathlib import Path
 
@@ -11,9 +12,9 @@ import numpy as np
 import onnx
 import torch
 
-from ..errors import ModelError, OutputExistsError
+from ..errors import ModelError, OutputError, OutputExistsError
 from ..files import atomic_path, write_atomic
-from ..reading.cards import CARD_KEY, card_path
+from ..reading.cards import CARD_KEY, card_path, check_model_file
 from .checkpoint import load_checkpoint
 from .config import IMAGE_SIZE
 
@@ -72,20 +73,43 @@ def export_model(model: torch.nn.Module, out: Path) -> None:
         onnx.checker.check_model(tmp)
 
 
+def check_output_folder(out: Path) -> None:
+    """Refuse to write `out` into a folder that does not exist: a mistyped folder would
+    otherwise be made, and the file lost in it."""
+    folder = out.parent
+    if not folder.is_dir():
+        state = "is not a folder" if folder.exists() else "does not exist"
+        raise OutputError(
+            f"cannot write {out}: {folder} {state}; create the folder first "
+            f"(mkdir -p {shlex.quote(str(folder))}), or give a file in an existing one"
+        )
+
+
 def export_checkpoint(
     checkpoint: str | os.PathLike, out: str | os.PathLike, force: bool = False
 ) -> tuple[Path, float]:
     """Export a checkpoint, check parity, write the card beside the .onnx; returns the
     path and the largest absolute logit difference between ONNX Runtime and PyTorch."""
     out = Path(out)
+    check_model_file(Path(checkpoint))  # first: a missing checkpoint is the news, not its .onnx
+    if Path(checkpoint).suffix == ".onnx":
+        raise ModelError(
+            f"{checkpoint} is ONNX already: export reads a .safetensors checkpoint "
+            "(the file `digitrec train` writes)"
+        )
     if out.suffix != ".onnx":
         raise ModelError(f"{out}: the exported file's name must end in .onnx")
+    check_output_folder(out)
+    if out.is_dir():
+        raise OutputError(f"{out} is a folder: give the .onnx file to write")
     if out.exists() and not force:
         raise OutputExistsError(f"{out} exists; use --force to overwrite it")
     model, card = load_checkpoint(checkpoint)
-    out.parent.mkdir(parents=True, exist_ok=True)
     card = {**card, "onnx": {"opset": OPSET, "input": "image", "output": "logits"}}
-    export_model(model, out)
+    try:
+        export_model(model, out)
+    except OSError as e:  # a read-only folder, a full disk: the first write says so
+        raise OutputError(f"cannot write {out}: {e.strerror or e}")
     size = getattr(model, "input_size", (IMAGE_SIZE, IMAGE_SIZE))
     diff = max_logit_difference(model, out, parity_inputs(size=size))
     if diff > PARITY_TOLERANCE:

@@ -199,6 +199,7 @@ def input_size(cfg: ModelConfig) -> tuple[int, int]:
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
+    cfg.check()
     if cfg.arch == ENSEMBLE or cfg.parts:
         if cfg.arch != ENSEMBLE or len(cfg.parts) < 2:
             raise ConfigError(f"an ensemble of different nets has arch {ENSEMBLE!r} and 2+ parts")
@@ -207,8 +208,6 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         raise ConfigError(
             f"unknown architecture {cfg.arch!r}: known are {', '.join(ARCHITECTURES)}"
         )
-    if cfg.members < 1:
-        raise ConfigError(f"an ensemble needs at least one member, not {cfg.members}")
     if cfg.members == 1:
         return ARCHITECTURES[cfg.arch](cfg)
     return Ensemble([ARCHITECTURES[cfg.arch](cfg) for _ in range(cfg.members)])
@@ -216,3 +215,12 @@ def build_model(cfg: ModelConfig) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def planned_tensors(cfg: ModelConfig) -> tuple[dict[str, tuple[int, ...]], int]:
+    """The name and shape of every tensor a model of `cfg` saves, and its parameter count,
+    from a model built on the meta device: nothing is allocated, however large it is."""
+    with torch.device("meta"):
+        model = build_model(cfg)
+    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    return shapes, count_parameters(model)
