@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from test_models import add_model
-from test_server import SEVEN, as_file, assert_error, canvas, post_file, running_server
+from test_server import (
+    SEVEN,
+    as_file,
+    assert_error,
+    canvas,
+    data_url,
+    post_file,
+    running_server,
+)
 
 from digitrec.reading.predictor import Predictor, bundled_model_path
 from digitrec.server import create_app
@@ -251,3 +259,24 @@ def test_a_swap_under_load_drops_no_request_and_reaches_every_worker(tmp_path, m
     assert {r[3] for r in after} == {"tiny-ft"}  # whichever worker answered
     assert {r[3] for r in during} <= {"bundled", "tiny-ft"}
     assert {i["model"]["name"] for i in infos} == {"tiny-ft"}
+
+
+def test_reading_processes_read_with_the_model_changed_to(bundled, tmp_path, models):
+    """`digitrec serve` reads pictures in processes of their own, each with its copy of the
+    model: after a change (and a change back), their readings are the new model's, not
+    only the name in the answer."""
+    app = create_app(
+        db=tmp_path / "fb.sqlite3", admin_token=TOKEN, reading_processes=True, reading_threads=1
+    )
+    blob = canvas(SEVEN)
+    tiny = Predictor(models / "tiny-ft.onnx", threads=1)
+    with TestClient(app) as client:
+        for model, expected in (("tiny-ft", tiny), ("bundled", bundled), ("tiny-ft", tiny)):
+            assert client.post(ROUTE, json={"model": model}, headers=bearer()).status_code == 200
+            # as JSON: read in a process (the page's small PNGs are read in a thread)
+            body = client.post("/api/predict", json={"image": data_url(blob)}).json()
+            assert body["model"]["name"] == model
+            assert body["probabilities"] == pytest.approx(
+                expected.predict(blob).probabilities.tolist(), abs=1e-6
+            )
+        assert app.state.readers.read_in["process"] == 3

@@ -159,7 +159,7 @@ def test_a_blank_canvas_is_refused_not_an_error(client):
 
 def test_an_injected_predictor_is_the_one_used(predictor, tmp_path):
     """Dependencies are injected: a stricter Predictor put in their place answers instead."""
-    strict = Predictor(threads=1, threshold=1.01)  # refuses every answer
+    strict = Predictor(threads=1, threshold=1.0)  # refuses all but certainty
     app = create_app(db=tmp_path / "fb.sqlite3", predictor=predictor)
     app.dependency_overrides[get_predictor] = lambda: strict
     with TestClient(app) as c:
@@ -450,20 +450,42 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVE = "import json, sys; from digitrec.server.startup import serve; "
+SERVE += "sys.exit(serve(**json.loads(sys.argv[1])))"
+
+
 @contextmanager
-def running_server(db: Path, *args: str, timeout: float = 60, env: dict | None = None):
+def running_server(
+    db: Path,
+    *args: str,
+    timeout: float = 60,
+    env: dict | None = None,
+    settings: dict | None = None,
+    procs: list | None = None,
+    session: bool = False,
+):
     """`digitrec serve` as a user runs it, on a free port, with `env` added to the
-    environment; yields its base URL."""
+    environment; yields its base URL. With `settings`, the same start-up is called as
+    serve(**settings) instead, for settings the command line does not take. `procs`, if
+    given, receives the server's Popen; with `session`, the server leads a process group
+    of its own (as a shell's job does)."""
     port = free_port()
     exe = Path(sys.executable).parent / "digitrec"
     log = db.with_suffix(".log")
+    command = [str(exe), "serve", "--port", str(port), "--db", str(db), *args]
+    if settings is not None:
+        kwargs = {**settings, "port": port, "db": str(db)}
+        command = [sys.executable, "-c", SERVE, json.dumps(kwargs)]
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [str(exe), "serve", "--port", str(port), "--db", str(db), *args],
+            command,
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            start_new_session=session,
         )
+    if procs is not None:
+        procs.append(proc)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -11,24 +11,27 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict
 from time import perf_counter
 
+import anyio
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..errors import BadImageError, ConfigError, DigitrecError, EmptyImageError
 from ..feedback import FeedbackStore
 from ..reading.predictor import Predictor
-from .deps import STARTED
+from .deps import DEADLINE, STARTED
 from .docs import install_docs
 from .metrics import Metrics
 from .payload import ApiError, BodyTooLarge
 from .routes import STATIC, admin, api, pages
-from .settings import ADMIN_TOKEN_ENV, DEFAULT_MAX_BODY, Settings
+from .settings import ADMIN_TOKEN_ENV, DEFAULT_MAX_BODY, DEFAULT_REQUEST_TIMEOUT, Settings
 from .swap import ModelState, load, log, switch, warm_up
+from .work import Readers
 
 ABOUT = {  # what /docs says of the whole service
     "title": "digitrec",
@@ -42,11 +45,13 @@ CODES = {
     400: "malformed_body",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "body_too_large",
     415: "unsupported_media_type",
     422: "invalid_field",
     503: "not_ready",
 }
+CLIENT_GONE = 499  # nginx's "client closed request": counted, never sent
 
 
 def error_response(status: int, code: str, message: str, headers=None) -> JSONResponse:
@@ -58,19 +63,23 @@ def error_response(status: int, code: str, message: str, headers=None) -> JSONRe
 
 class Edge:
     """Outermost ASGI layer: counts and times every request (by route template, so the
-    label set stays small) and refuses bodies over the limit, by Content-Length at once or
-    while they stream in."""
+    label set stays small), refuses bodies over the limit, by Content-Length at once or
+    while they stream in, and bodies not in by the request's deadline (408): the one
+    `digitrec serve`'s protocol puts in the scope, counted from the request's first byte,
+    else `request_timeout` from here."""
 
-    def __init__(self, app, metrics: Metrics, max_body: int, routes: set[str]):
+    def __init__(self, app, metrics: Metrics, max_body: int, routes: set[str], request_timeout):
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
         self.routes = routes
+        self.request_timeout = request_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = scope[STARTED] = perf_counter()
+        deadline = scope.get(DEADLINE) or anyio.current_time() + self.request_timeout
         status = 500  # unless a response starts
         counted = False
 
@@ -93,10 +102,18 @@ class Edge:
             await send(message)
 
         received = 0
+        body_in = False
 
         async def bounded_receive():
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_in
+            if body_in:  # only a disconnect can come now: no deadline for that
+                return await receive()
+            try:
+                with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(self.request_timeout)
+            body_in = message["type"] != "http.request" or not message.get("more_body")
             received += len(message.get("body", b""))
             if received > self.max_body:
                 raise BodyTooLarge(self.max_body)
@@ -111,6 +128,13 @@ class Edge:
                 await self.app(scope, bounded_receive, send_status)
         finally:
             count()
+
+
+class RequestTimeout(ApiError):
+    def __init__(self, seconds: float):
+        # the rest of the body may still come: the connection cannot serve another request
+        message = f"the request body was not sent within {seconds:g} s"
+        super().__init__(408, "request_timeout", message, headers={"Connection": "close"})
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -130,6 +154,12 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(400, "malformed_body", "the body is not valid JSON")
         where = ".".join(str(p) for p in first["loc"])
         return error_response(422, "invalid_field", f"{where}: {first['msg']}")
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request, e: ClientDisconnect):
+        # the client left before its request was in (or before its turn came): no one is
+        # there to read an answer, and it is not the server's failure
+        return Response(status_code=CLIENT_GONE)
 
     @app.exception_handler(DigitrecError)
     async def digitrec_error(request, e: DigitrecError):
@@ -169,6 +199,7 @@ async def lifespan(app: FastAPI):
         switch(app, await _load_first(app))
     else:
         await run_in_threadpool(warm_up, app.state.predictor)
+    await app.state.readers.open(app.state.predictor)
     own_store = app.state.store is None
     if own_store:
         app.state.store = FeedbackStore(settings.db)
@@ -182,6 +213,7 @@ async def lifespan(app: FastAPI):
             poller.cancel()
             with suppress(asyncio.CancelledError):
                 await poller
+        await app.state.readers.close()
         if own_store:
             app.state.store.close()
             app.state.store = None
@@ -196,18 +228,29 @@ def create_app(
     store: FeedbackStore | None = None,
     model_state: str | os.PathLike | None = None,
     admin_token: str | None = None,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    reading_threads: int = 2,
+    reading_queue: int = 16,
+    reading_processes: bool = False,
 ) -> FastAPI:
     """The digitrec web service. The Predictor (`model`, else $DIGITREC_MODEL, else the
     bundled one) and the feedback store (`db`, else the user data folder) are opened in the
     lifespan unless given. The admin route (changing the model) is there only with an
     `admin_token`, else $DIGITREC_ADMIN_TOKEN; `model_state` is the file through which the
-    workers of one server follow a change (without it, a change is this process's only)."""
+    workers of one server follow a change (without it, a change is this process's only).
+    A request's body must be in within `request_timeout` seconds; `reading_threads`
+    pictures are read at once (in as many processes with `reading_processes`, as
+    `digitrec serve` does), `reading_queue` more may wait (see work.py)."""
     settings = Settings(
         str(model) if model else None,
         str(db) if db else None,
         int(max_body),
         threads,
         str(model_state) if model_state else None,
+        float(request_timeout),
+        int(reading_threads),
+        int(reading_queue),
+        bool(reading_processes),
     )
     if admin_token is None:
         admin_token = os.environ.get(ADMIN_TOKEN_ENV)
@@ -216,12 +259,24 @@ def create_app(
     app.state.predictor = predictor
     app.state.store = store
     app.state.metrics = Metrics()
+    app.state.readers = Readers(
+        settings.reading_threads,
+        settings.reading_queue,
+        processes=settings.reading_processes,
+        model_threads=threads,
+    )
     app.state.model_state = ModelState(settings.model_state)
     app.state.admin_token = admin_token or None
     install_routes(app)
     install_error_handlers(app)
     routes = {r.path for r in [*pages.routes, *api.routes, *app.routes] if hasattr(r, "path")}
-    app.add_middleware(Edge, metrics=app.state.metrics, max_body=settings.max_body, routes=routes)
+    app.add_middleware(
+        Edge,
+        metrics=app.state.metrics,
+        max_body=settings.max_body,
+        routes=routes,
+        request_timeout=settings.request_timeout,
+    )
     return app
 
 

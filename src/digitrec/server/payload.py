@@ -1,10 +1,14 @@
 """Getting a picture (and fields) out of a request: multipart, JSON with a data URL, or a
-raw image body. Only the bytes are taken here; decoding is the library's (load_image)."""
+raw image body. The bytes are received on the event loop (read_request); anything that
+costs CPU in proportion to them (JSON, base64) waits for `Sent.open`, which runs where the
+picture is read, in a reading process or thread (work.py). Decoding is the library's."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import struct
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -21,8 +25,8 @@ USE = "use PNG, JPEG, WebP or BMP"
 class ApiError(HTTPException):
     """An error answer: its status and a JSON body {"error": {"code", "message"}}."""
 
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(status_code=status, detail=message)
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(status_code=status, detail=message, headers=headers)
         self.code = code
         self.message = message
 
@@ -45,6 +49,15 @@ def sniff(data: bytes) -> str | None:
     if data.startswith(b"BM"):
         return "image/bmp"
     return None
+
+
+def png_pixels(data: bytes) -> int | None:
+    """Width times height from a PNG's header (IHDR, always the first chunk), or None for
+    what is not a PNG: a few bytes read, nothing decoded."""
+    if len(data) < 24 or not data.startswith(b"\x89PNG\r\n\x1a\n") or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width * height
 
 
 def media_type(value: str | None) -> str:
@@ -106,11 +119,29 @@ def parse_json(body: bytes, model: type[BaseModel]) -> BaseModel:
         raise validation_error(e)
 
 
-async def read_request(
-    request: Request, json_model: type[BaseModel]
-) -> tuple[bytes, dict[str, str] | BaseModel]:
-    """The picture's bytes (type-checked) and the other fields: the JSON model, or the
-    multipart form's text fields as a dict."""
+@dataclass
+class Sent:
+    """What a request sent, received but not yet parsed: a JSON body (`json_model` with a
+    data URL in `image`), or a picture's bytes (checked by type already) and a form's text
+    fields."""
+
+    body: bytes
+    json_model: type[BaseModel] | None = None
+    fields: dict[str, str] | None = None
+
+    def open(self) -> tuple[bytes, dict[str, str] | BaseModel]:
+        """The picture's bytes and the other fields: the JSON model, or the form's fields
+        as a dict. CPU in proportion to the body: never call it on the event loop."""
+        if self.json_model is None:
+            return self.body, self.fields or {}
+        payload = parse_json(self.body, self.json_model)
+        data, declared = from_data_url(payload.image)
+        return check_picture(data, declared), payload
+
+
+async def read_request(request: Request, json_model: type[BaseModel]) -> Sent:
+    """Receive the picture (multipart, JSON or the body itself); refuse what is plainly not
+    one by its type, before it waits for its turn to be read."""
     content_type = media_type(request.headers.get("content-type"))
     if content_type == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=16)
@@ -122,18 +153,19 @@ async def read_request(
                 )
             data = await upload.read()
             fields = {k: v for k, v in form.items() if isinstance(v, str)}
-            return check_picture(data, upload.content_type), fields
+            return Sent(check_picture(data, upload.content_type), fields=fields)
         finally:
             await form.close()
     if content_type == "application/json" or content_type.endswith("+json"):
-        payload = parse_json(await request.body(), json_model)
-        data, declared = from_data_url(payload.image)
-        return check_picture(data, declared), payload
+        body = await request.body()
+        if not body:
+            raise ApiError(400, "malformed_body", "the request has no body")
+        return Sent(body, json_model=json_model)
     if content_type in FORMATS or content_type in ANY_TYPE:
         data = await request.body()
         if not data and content_type == "":
             raise ApiError(400, "malformed_body", "the request has no body")
-        return check_picture(data, content_type), {}
+        return Sent(check_picture(data, content_type))
     raise ApiError(
         415,
         "unsupported_media_type",

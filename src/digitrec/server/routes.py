@@ -6,13 +6,12 @@ import base64
 import html
 import io
 import json
-import struct
 from pathlib import Path
 from time import perf_counter
 
 import numpy as np
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
@@ -20,12 +19,20 @@ from .. import __version__
 from ..errors import DigitrecError
 from ..reading.predictor import REASONS, Prediction, Predictor
 from ..reading.preprocess import MAX_PIXELS
-from .deps import MetricsDep, PredictorDep, StoreDep, require_admin, started_at
+from . import work
+from .deps import (
+    MetricsDep,
+    PredictorDep,
+    ReadersDep,
+    StoreDep,
+    require_admin,
+    same_origin,
+    started_at,
+)
 from .metrics import CONTENT_TYPE
-from .payload import FORMATS, ApiError, form_fields, parse_json, read_request
+from .payload import FORMATS, ApiError, parse_json, read_request
 from .schemas import (
     ErrorBody,
-    FeedbackFields,
     FeedbackRequest,
     FeedbackResponse,
     Health,
@@ -47,6 +54,11 @@ ERRORS = {
     413: {"model": ErrorBody, "description": "body over the limit"},
     415: {"model": ErrorBody, "description": "not a picture (PNG, JPEG, WebP or BMP)"},
     422: {"model": ErrorBody, "description": "undecodable picture or a bad field"},
+    503: {
+        "model": ErrorBody,
+        "description": "busy: too many pictures in this worker (retry after Retry-After "
+        "seconds), or not ready: the model is not loaded yet",
+    },
 }
 PAGE_HEADERS = {
     "Cache-Control": "no-cache",
@@ -57,13 +69,22 @@ PAGE_HEADERS = {
 }
 
 
+def form_field(schema: dict) -> dict:
+    """A JSON field's schema as a form field: a form has no null (leave the field out)."""
+    options = [o for o in schema.get("anyOf", []) if o.get("type") != "null"]
+    if len(options) != 1:
+        return schema
+    out = {**options[0], **{k: v for k, v in schema.items() if k not in ("anyOf", "default")}}
+    return out
+
+
 def image_body(json_model) -> dict:
     """OpenAPI for a body that is multipart, JSON or a bare picture (read by read_request)."""
     fields = {"file": {"type": "string", "format": "binary"}}
     json_schema = json_model.model_json_schema()
     for name, schema in json_schema["properties"].items():
         if name != "image":
-            fields[name] = schema
+            fields[name] = form_field(schema)
     picture = {"schema": {"type": "string", "format": "binary"}}
     return {
         "requestBody": {
@@ -77,28 +98,14 @@ def image_body(json_model) -> dict:
                             "file",
                             *[r for r in json_schema.get("required", []) if r != "image"],
                         ],
-                    }
+                    },
+                    "encoding": {"file": {"contentType": ", ".join(FORMATS)}},
                 },
                 "application/json": {"schema": json_schema},
                 **({t: picture for t in FORMATS} if json_model is ImageRequest else {}),
             },
         }
     }
-
-
-INLINE_PIXELS = 1_000_000
-
-
-def quick(data: bytes) -> bool:
-    """A small PNG (what the page sends) is read on the event loop: handing a few
-    milliseconds of work to a thread costs more than it saves (threads of one worker fight
-    over the GIL; measured with 2 workers on 2 cores: a quarter more requests/s and half the
-    p99). Anything larger goes to a thread, so the loop keeps answering while a big photo
-    is decoded."""
-    if len(data) < 24 or not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return False
-    width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk, always first
-    return width * height <= INLINE_PIXELS
 
 
 def png_data_url(x: np.ndarray | None) -> str | None:
@@ -134,12 +141,16 @@ api = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
     summary="Read one digit",
     openapi_extra=image_body(ImageRequest),
 )
-async def predict(request: Request, predictor: PredictorDep, metrics: MetricsDep):
+async def predict(
+    request: Request, predictor: PredictorDep, metrics: MetricsDep, readers: ReadersDep
+):
     """The digit in the picture, its calibrated confidence and all ten probabilities, or a
     refusal (`refused`, with `reason` blank, not_a_digit or unsure), and the 28x28 picture
     the model saw."""
-    data, _ = await read_request(request, ImageRequest)
-    p = predictor.predict(data) if quick(data) else await run_in_threadpool(predictor.predict, data)
+    sent = await read_request(request, ImageRequest)
+    # even the page's small drawings are read off the loop: a few milliseconds each add up
+    # to a stall for everyone when many come at once
+    p = await readers.run(request, work.read_digit, predictor, sent)
     metrics.reading(p.digit, p.refused, p.reason)
     return PredictResponse(
         **reading(p), model=model_info(predictor), elapsed_ms=elapsed_ms(request)
@@ -152,11 +163,13 @@ async def predict(request: Request, predictor: PredictorDep, metrics: MetricsDep
     summary="Read every digit (a number)",
     openapi_extra=image_body(ImageRequest),
 )
-async def read_number(request: Request, predictor: PredictorDep, metrics: MetricsDep):
+async def read_number(
+    request: Request, predictor: PredictorDep, metrics: MetricsDep, readers: ReadersDep
+):
     """Every digit in the picture, lines top to bottom and left to right, each with its
     box in the picture's pixels; `number` is the digits as written ('?' for a refused one)."""
-    data, _ = await read_request(request, ImageRequest)
-    result = await run_in_threadpool(predictor.read_number, data)
+    sent = await read_request(request, ImageRequest)
+    result = await readers.run(request, work.read_number, predictor, sent)
     if not result.digits:
         metrics.reading(None, True, "blank")
     for p in result.digits:
@@ -174,20 +187,24 @@ async def read_number(request: Request, predictor: PredictorDep, metrics: Metric
     status_code=201,
     summary="Store a corrected sample",
     openapi_extra=image_body(FeedbackRequest),
+    dependencies=[Depends(same_origin)],
+    responses={403: {"model": ErrorBody, "description": "sent from another site's page"}},
 )
-async def feedback(request: Request, predictor: PredictorDep, store: StoreDep, metrics: MetricsDep):
+async def feedback(
+    request: Request,
+    predictor: PredictorDep,
+    store: StoreDep,
+    metrics: MetricsDep,
+    readers: ReadersDep,
+):
     """A picture and the digit it really shows (and what was predicted), kept for
-    evaluation and training; `digitrec feedback export DIR` writes them as a folder dataset."""
-    data, fields = await read_request(request, FeedbackRequest)
-    if isinstance(fields, dict):
-        fields = form_fields(fields, FeedbackFields)
-
-    def check_and_store() -> int:
-        if predictor.predict(data).reason == "blank":
-            raise ApiError(422, "blank_image", "the picture is blank: nothing to learn from")
-        return store.add(data, fields.label, fields.predicted, model=predictor.name)
-
-    sample_id = await run_in_threadpool(check_and_store)
+    evaluation and training; `digitrec feedback export DIR` writes them as a folder dataset.
+    Only this site's page (or a client that is not a browser) may send it."""
+    sent = await read_request(request, FeedbackRequest)
+    data, fields = await readers.run(request, work.check_feedback, predictor, sent)
+    sample_id = await run_in_threadpool(
+        store.add, data, fields.label, fields.predicted, model=predictor.name
+    )
     metrics.feedback.inc()
     return FeedbackResponse(id=sample_id, label=fields.label, predicted=fields.predicted)
 
@@ -211,11 +228,11 @@ async def info(request: Request, predictor: PredictorDep):
 admin = APIRouter(
     prefix="/api/admin",
     tags=["admin"],
-    dependencies=[Depends(require_admin)],
+    dependencies=[Depends(require_admin), Depends(same_origin)],
     responses={
         400: ERRORS[400],
         401: {"model": ErrorBody, "description": "no bearer token"},
-        403: {"model": ErrorBody, "description": "a wrong token"},
+        403: {"model": ErrorBody, "description": "a wrong token, or sent from another site"},
         422: {"model": ErrorBody, "description": "no such model, or one that cannot read"},
     },
 )
@@ -290,6 +307,17 @@ async def readyz(request: Request):
     return Ready(status="ready", model=model_info(app.state.predictor))
 
 
-@pages.get("/metrics", tags=["health"], summary="Prometheus metrics")
+@pages.get(
+    "/metrics",
+    tags=["health"],
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "Prometheus's text exposition format",
+            "content": {CONTENT_TYPE.split(";")[0]: {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def metrics(metrics: MetricsDep):
-    return Response(metrics.exposition(), media_type=CONTENT_TYPE)
+    return PlainTextResponse(metrics.exposition(), media_type=CONTENT_TYPE)

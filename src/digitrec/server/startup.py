@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import tempfile
-from contextlib import ExitStack
+import threading
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import uvicorn
@@ -16,7 +18,8 @@ from ..errors import ConfigError
 from ..feedback import FeedbackStore, default_db_path
 from ..reading.predictor import resolve_model_path
 from .metrics import MULTIPROC_ENV
-from .settings import ADMIN_TOKEN_ENV, Settings
+from .protocol import DeadlineProtocol
+from .settings import ADMIN_TOKEN_ENV, DEFAULT_REQUEST_TIMEOUT, Settings
 
 # by import string, as several workers need: each builds its app from the settings it inherits
 APP = "digitrec.server.app:app_from_env"
@@ -30,23 +33,33 @@ def serve(
     workers: int = 1,
     threads: int = 1,
     max_body_mb: float = 5,
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+    reading_threads: int = 2,
+    reading_queue: int = 16,
+    reading_processes: bool = True,
 ) -> int:
-    """Serve until stopped (Ctrl-C); what stops the start is a ConfigError (or ModelError)
-    with one plain line."""
+    """Serve until stopped (Ctrl-C, SIGTERM); what stops the start is a ConfigError (or
+    ModelError) with one plain line."""
     if workers < 1 or threads < 1 or max_body_mb <= 0:
         raise ConfigError("--workers and --threads must be at least 1, --max-body-mb over 0")
+    if request_timeout <= 0 or reading_threads < 1 or reading_queue < 0:
+        raise ConfigError("the request timeout must be over 0, reading threads at least 1")
     # Say what is wrong here, once, rather than in every worker's start-up.
     model_path = resolve_model_path(model)
     db_path = Path(db).expanduser() if db else default_db_path()
     FeedbackStore(db_path).close()  # creates it, with its schema, before workers race to
     check_port(host, port)
-    with ExitStack() as folders:
+    with terminated_cleanly(), ExitStack() as folders:
         settings = Settings(
             model=str(model_path),
             db=str(db_path),
             max_body=int(max_body_mb * 1024 * 1024),
             threads=threads,
             model_state=model_state_file(folders),
+            request_timeout=float(request_timeout),
+            reading_threads=reading_threads,
+            reading_queue=reading_queue,
+            reading_processes=reading_processes,
         )
         os.environ.update(settings.to_env())
         if workers > 1 and not os.environ.get(MULTIPROC_ENV):
@@ -59,11 +72,40 @@ def serve(
             host=host,
             port=port,
             workers=workers,
+            http=DeadlineProtocol,  # deadlines and JSON errors below the app (protocol.py)
+            ws="none",  # no route speaks WebSocket: no upgrade to take
             access_log=False,
             server_header=False,
             log_level="info",
         )
     return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that the folders' clean-up runs."""
+
+
+@contextmanager
+def terminated_cleanly():
+    """With one worker, uvicorn shuts down gracefully on SIGTERM and then raises the signal
+    again for its default action, which ends the process before any `finally` or ExitStack
+    runs (private folders were left in /tmp). Here that second SIGTERM unwinds the stack
+    instead; once it has, the process still ends by SIGTERM, as a supervisor expects."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    except Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_port(host: str, port: int) -> None:
