@@ -417,7 +417,7 @@ def test_missing_file(tmp_path):
 
 
 def test_directory_is_not_a_picture(tmp_path):
-    with pytest.raises(BadImageError, match="not a file") as err:
+    with pytest.raises(BadImageError, match=r"not a regular file \(a folder\)") as err:
         to_mnist(tmp_path)
     assert str(tmp_path) in str(err.value)
 
@@ -597,3 +597,112 @@ def test_phone_photos_are_turned_upright_by_their_exif_orientation(reference, se
     buf = io.BytesIO()
     stored.save(buf, "JPEG", exif=exif, quality=95)
     assert correlation(to_mnist(buf.getvalue()), reference) > 0.95
+
+
+# ---------------------------------------------------------------- digits as people crop them
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    from digitrec import Predictor
+
+    return Predictor()
+
+
+def _reads(predictor, picture) -> int | None:
+    """The bundled model's answer, or None when it refuses."""
+    p = predictor.predict(picture)
+    return None if p.refused else p.digit
+
+
+def _paper(size: tuple[int, int], fill: int = 255) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+    page = Image.new("L", size, fill)
+    return page, ImageDraw.Draw(page)
+
+
+def test_a_seven_whose_stroke_runs_from_corner_to_corner_is_kept(predictor):
+    """Cropped close, a thin 7 touches all four edges, and a speck of dust made it a second
+    piece: the 7 was taken for a frame round the picture and the speck blown up instead."""
+    page, pen = _paper((200, 200))
+    pen.line([(0, 3), (199, 3), (0, 199)], fill=0, width=6, joint="curve")
+    pen.ellipse([170, 170, 176, 176], fill=0)  # the speck
+    out = to_mnist(page)
+    assert np.mean(out > 0.5) < 0.3  # a pen's stroke, not a solid square
+    rows = (out > 0.5).sum(axis=1)
+    assert rows.max() >= 15 and np.argmax(rows) < 14  # a bar across its top half
+    assert _reads(predictor, page) == 7
+
+
+@pytest.mark.parametrize("width", [6, 14])
+def test_a_seven_in_two_strokes_keeps_its_corner_to_corner_stroke_and_its_bar(predictor, width):
+    """The bar along the top edge and the stroke from corner to corner are two pieces; each
+    touches edges, and neither is a ruled line or a frame: the rest of the 7 spans them."""
+    page, pen = _paper((200, 200))
+    pen.line([(0, width // 2), (170, width // 2)], fill=0, width=width)
+    pen.line([(199, 0), (0, 199)], fill=0, width=width)
+    assert _reads(predictor, page) == 7
+
+
+def _overflowing_zero(size=(160, 220), pen=40, over=20, ink=0, paper=255) -> Image.Image:
+    """A 0 drawn bigger than its picture: its thick ring covers most of every edge."""
+    w, h = size
+    page, draw = _paper(size, paper)
+    draw.ellipse([-over, -over, w - 1 + over, h - 1 + over], outline=ink, width=pen)
+    return page
+
+
+@pytest.mark.parametrize(
+    ("pen", "over", "dark_ink"),
+    [(40, 20, True), (40, 20, False), (60, 20, True), (50, 30, True), (25, 15, False)],
+)
+def test_a_zero_filling_its_picture_is_a_ring_not_a_blob(predictor, pen, over, dark_ink):
+    """Most of the border is ink, so the border alone says the ink is the paper and the
+    inside of the 0 is read as a filled blob."""
+    ink, paper = (0, 255) if dark_ink else (255, 0)
+    page = _overflowing_zero(pen=pen, over=over, ink=ink, paper=paper)
+    border = np.concatenate(
+        [np.asarray(page)[[0, -1]].ravel(), np.asarray(page)[:, [0, -1]].ravel()]
+    )
+    assert np.mean(border == ink) > 0.5  # the case: ink is the border's main level
+    out = to_mnist(page)
+    assert out[12:16, 12:16].max() < 0.1  # the loop's inside is paper
+    assert _reads(predictor, page) == 0
+
+
+def _tilted_frame(pen: ImageDraw.ImageDraw, degrees: float, side: int = 300) -> None:
+    """A box drawn round the page just inside its edges, the page scanned a little askew:
+    its lines run along the picture's edges, in and out of them."""
+    c, turn = (side - 1) / 2, math.radians(degrees)
+    corners = [(3, 3), (side - 4, 3), (side - 4, side - 4), (3, side - 4)]
+    tilted = [
+        (c + (x - c) * math.cos(turn) - (y - c) * math.sin(turn),
+         c + (x - c) * math.sin(turn) + (y - c) * math.cos(turn))
+        for x, y in corners
+    ]  # fmt: skip
+    pen.line([*tilted, tilted[0]], fill=30, width=3, joint="curve")
+
+
+def _digit_on_a_scan(extra) -> tuple[Image.Image, Image.Image]:
+    """A 3 in the middle of a scanned page, without and with `extra` drawn on the page."""
+    ink = draw([[(0.1, 0.1), (0.9, 0.15), (0.4, 0.5), (0.9, 0.75), (0.1, 0.95)]], 300)
+    plain = dark_on_light(ink)
+    marked = plain.copy()
+    extra(ImageDraw.Draw(marked))
+    return plain, marked
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        lambda d: d.line([(0, 2), (299, 2)], fill=40, width=4),  # a ruled line at the top
+        lambda d: d.line([(0, 296), (299, 296)], fill=40, width=3),  # ... at the bottom
+        lambda d: _tilted_frame(d, 1.5),  # a frame round it all, one piece
+        lambda d: _tilted_frame(d, 2.5),  # ... cut by the picture's edges into four lines
+        lambda d: d.rectangle([0, 0, 8, 299], fill=60),  # the dark edge of the paper
+    ],
+    ids=["ruled-top", "ruled-bottom", "frame", "frame-in-pieces", "paper-edge"],
+)
+def test_lines_along_the_edges_of_a_scan_still_go(predictor, extra):
+    plain, marked = _digit_on_a_scan(extra)
+    assert shifted_correlation(to_mnist(marked), to_mnist(plain)) > 0.98
+    assert _reads(predictor, marked) == _reads(predictor, plain) == 3
