@@ -27,14 +27,13 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from serve_load import free_port, wait_ready
+from serve_load import free_port, stop, wait_ready
 
 HOST = "127.0.0.1"
 TOKEN = "fuzz-admin-token"
@@ -81,11 +80,7 @@ def main() -> None:
             wait_ready(url, proc)
             done = subprocess.run(run, capture_output=True, text=True, timeout=args.max_time + 120)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
         reports = sorted((tmp / "report").glob("json-*.json"))
         if not reports:
             sys.exit(f"schemathesis wrote no report:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")

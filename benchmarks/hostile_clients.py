@@ -27,10 +27,8 @@ import http.client
 import io
 import json
 import os
-import platform
 import re
 import selectors
-import signal
 import socket
 import statistics
 import subprocess
@@ -39,11 +37,19 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
 from pathlib import Path
 
 from PIL import Image
-from serve_load import BOUNDARY, _cpu_ticks, free_port, multipart, others_busy, wait_ready
+from serve_load import (
+    BOUNDARY,
+    _cpu_ticks,
+    free_port,
+    multipart,
+    others_busy,
+    stamp,
+    stop,
+    wait_ready,
+)
 
 HOST = "127.0.0.1"  # never anything but loopback
 REQUEST_TIMEOUT = 10.0  # digitrec serve's default (server/settings.py)
@@ -271,11 +277,7 @@ def main() -> None:
                 metrics = r.read().decode()
             others = others_busy(before, _cpu_ticks(), time.monotonic() - started, ours)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
         text = log.read_text()
 
     floors, lines = {}, []
@@ -315,8 +317,7 @@ def main() -> None:
         )
         lines.append(f"clients that left mid-body: {gone}")
     report = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        **stamp(),
         "command": f"digitrec serve --workers {args.workers}"
         if not args.serve_kwargs
         else f"serve(**{args.serve_kwargs}), workers={args.workers}",

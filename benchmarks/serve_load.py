@@ -76,6 +76,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server as Ctrl-C would, and for good if it does not stop."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def stamp() -> dict:
+    """When and on what a benchmark ran, for its report."""
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+    }
+
+
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -198,11 +215,7 @@ def main() -> None:
             c1 = measure(target, script, 1, args.duration, ours)
             c16 = measure(target, script, 16, args.duration, ours)
         finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
     floors = {
         "c1 median <= 5 ms": c1["median_ms"] <= 5,
@@ -211,8 +224,7 @@ def main() -> None:
         "c16 no errors": c16["errors"] == 0 and c1["errors"] == 0,
     }
     report = {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        **stamp(),
         "command": " ".join(["digitrec", *serve[1:3], "PORT", *serve[6:]]),
         "picture": f"280x280 canvas PNG, {len(png)} bytes, multipart",
         "c1": c1,
