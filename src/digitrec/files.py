@@ -3,7 +3,9 @@ whole new one, never half of it."""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,3 +42,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[str]:
 def write_atomic(path: str | os.PathLike, blob: bytes) -> None:
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         f.write(blob)
+
+
+def mode_kind(mode: int) -> str:
+    """What a stat() mode is: "file", "folder", "fifo", "device", "socket" or "other"."""
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISFIFO(mode):
+        return "fifo"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "device"
+    return "socket" if stat.S_ISSOCK(mode) else "other"
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """What is at `path`: a mode_kind, or "missing", "loop", "dangling" (a symbolic link to
+    nothing) or "unreadable". Only stat()s it: opening a FIFO would block until a writer
+    came, and reading a device may never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "loop"
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "dangling" if os.path.islink(path) else "missing"
+        return "unreadable"
+    except ValueError:  # a NUL byte in the name
+        return "missing"
+    return mode_kind(mode)

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import numbers
 import os
-import stat
 import struct
 from pathlib import Path
 
 from ..errors import ConfigError, ModelError
+from ..files import file_kind
 
 CARD_FORMAT = "digitrec-model/1"
 CARD_KEY = "digitrec_card"  # metadata key inside .safetensors and .onnx files
@@ -26,31 +25,6 @@ DEFAULT_THRESHOLD = 0.5  # for models whose card holds no calibrated threshold
 
 def card_path(model_path: str | os.PathLike) -> Path:
     return Path(model_path).with_suffix(".json")
-
-
-def file_kind(path: Path) -> str | None:
-    """What is at `path`: "file", "folder", "missing", "loop", "dangling" (a symbolic link to
-    nothing), "fifo", "device", "socket", "unreadable" or "other". Only stat()s it: opening a
-    FIFO would block until a writer came, and reading a device may never end."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            return "loop"
-        if e.errno in (errno.ENOENT, errno.ENOTDIR):
-            return "dangling" if os.path.islink(path) else "missing"
-        return "unreadable"
-    except ValueError:  # a NUL byte in the name
-        return "missing"
-    if stat.S_ISREG(mode):
-        return "file"
-    if stat.S_ISDIR(mode):
-        return "folder"
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "socket" if stat.S_ISSOCK(mode) else "other"
 
 
 _NOT_A_FILE = {

@@ -10,7 +10,6 @@ import errno
 import io
 import math
 import os
-import stat
 import threading
 import warnings
 from collections.abc import Iterable, Iterator
@@ -23,6 +22,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage as ndi
 
 from ..errors import BadImageError, EmptyImageError
+from ..files import mode_kind
 
 IMAGE_SIZE = 28  # MNIST's field: every model reads 28x28 pictures
 
@@ -78,19 +78,18 @@ _UPRIGHT = {  # EXIF orientation -> the turn that shows the picture upright
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 
+_KINDS = {
+    "folder": "a folder",
+    "fifo": "a named pipe (FIFO)",
+    "device": "a device",
+    "socket": "a socket",
+    "other": "a special file",
+}
+
+
 def _not_regular(mode: int) -> str | None:
     """What a file that is not a regular file is, in words; None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "a special file"
+    return _KINDS.get(mode_kind(mode))
 
 
 def _open_file(path: Path) -> io.BufferedReader:

@@ -16,13 +16,12 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import ModelError
-from ..files import user_folder
+from ..files import file_kind, user_folder
 from .cards import (
     CARD_KEY,
     MAX_HEADER_BYTES,
     check_card,
     check_model_file,
-    file_kind,
     read_card,
     read_json_card,
 )
