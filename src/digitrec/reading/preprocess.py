@@ -6,7 +6,6 @@ middle of the 28x28 field, as MNIST's own digits were made. The one place that p
 
 from __future__ import annotations
 
-import errno
 import io
 import math
 import os
@@ -22,7 +21,7 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage as ndi
 
 from ..errors import BadImageError, EmptyImageError
-from ..files import mode_kind
+from ..files import file_kind, mode_kind
 
 IMAGE_SIZE = 28  # MNIST's field: every model reads 28x28 pictures
 
@@ -78,18 +77,14 @@ _UPRIGHT = {  # EXIF orientation -> the turn that shows the picture upright
 ImageInput = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 
-_KINDS = {
+_KINDS = {  # files.file_kind -> what a picture path holds instead of a picture, in words
     "folder": "a folder",
     "fifo": "a named pipe (FIFO)",
     "device": "a device",
     "socket": "a socket",
     "other": "a special file",
+    "loop": "a loop of symbolic links",
 }
-
-
-def _not_regular(mode: int) -> str | None:
-    """What a file that is not a regular file is, in words; None for a regular file."""
-    return _KINDS.get(mode_kind(mode))
 
 
 def _open_file(path: Path) -> io.BufferedReader:
@@ -99,29 +94,30 @@ def _open_file(path: Path) -> io.BufferedReader:
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
         fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
-    except FileNotFoundError:
-        dangling = " (a symbolic link to nothing)" if os.path.islink(path) else ""
-        raise BadImageError(f"{path}: no such file{dangling}")
-    except PermissionError:
-        raise BadImageError(f"{path}: permission denied")
     except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise BadImageError(f"{path}: not a regular file (a loop of symbolic links)")
-        try:  # a socket cannot be opened at all; say what it is
-            kind = _not_regular(os.stat(path).st_mode)
-        except OSError:
-            kind = None
-        if kind:
-            raise BadImageError(f"{path}: not a regular file ({kind})")
-        raise BadImageError(f"{path} cannot be opened: {e.strerror or e}")
+        raise BadImageError(_cannot_open(path, e))
     try:
-        kind = _not_regular(os.fstat(fd).st_mode)
-        if kind:
-            raise BadImageError(f"{path}: not a regular file ({kind})")
+        kind = mode_kind(os.fstat(fd).st_mode)
+        if kind != "file":
+            raise BadImageError(f"{path}: not a regular file ({_KINDS[kind]})")
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def _cannot_open(path: Path, error: OSError) -> str:
+    """Why `path` could not be opened, from what is there (a socket cannot be opened)."""
+    kind = file_kind(path)
+    if kind in ("missing", "dangling"):
+        return f"{path}: no such file" + (
+            " (a symbolic link to nothing)" if kind == "dangling" else ""
+        )
+    if kind in _KINDS:
+        return f"{path}: not a regular file ({_KINDS[kind]})"
+    if isinstance(error, PermissionError):
+        return f"{path}: permission denied"
+    return f"{path} cannot be opened: {error.strerror or error}"
 
 
 @contextmanager
