@@ -706,3 +706,78 @@ def test_lines_along_the_edges_of_a_scan_still_go(predictor, extra):
     plain, marked = _digit_on_a_scan(extra)
     assert shifted_correlation(to_mnist(marked), to_mnist(plain)) > 0.98
     assert _reads(predictor, marked) == _reads(predictor, plain) == 3
+
+
+# ---------------------------------------------------------------- the fast paths are the plain sums
+
+
+def test_the_3x3_median_and_its_extremes_are_scipys():
+    """median3 sorts columns once and works rows end to end; median3_range skips the
+    filter where a stroke or open paper settles an extreme. Both must be SciPy's median
+    filter exactly, ties, edges and tiny pictures included."""
+    from scipy import ndimage as ndi
+
+    from digitrec.reading.preprocess import median3, median3_range
+
+    rng = np.random.default_rng(5)
+    for i in range(600):
+        h, w = rng.integers(1, 20, 2)
+        if i % 3 == 0:
+            a = rng.integers(0, rng.integers(2, 5), (h, w)).astype(np.uint8)  # many ties
+        elif i % 3 == 1:
+            a = rng.random((h, w), dtype=np.float32)
+        else:
+            a = (rng.random((h, w)) < 0.7).astype(np.float32) * 0.9  # strokes and paper
+        expected = ndi.median_filter(a, size=3)
+        np.testing.assert_array_equal(median3(a), expected)
+        assert median3_range(a) == (expected.min(), expected.max())
+    big = rng.integers(0, 256, (300, 700)).astype(np.uint8)  # several bands
+    expected = ndi.median_filter(big, size=3)
+    assert median3_range(big) == (expected.min(), expected.max())
+
+
+def test_the_pen_width_is_the_mean_distance_scipy_measures():
+    from scipy import ndimage as ndi
+
+    from digitrec.reading.preprocess import stroke_width
+
+    rng = np.random.default_rng(6)
+    for _ in range(300):
+        h, w = rng.integers(2, 60, 2)
+        ink = ndi.gaussian_filter(rng.random((h, w)), rng.uniform(0.5, 4)).astype(np.float32)
+        ink = (ink - ink.min()) / (np.ptp(ink) + 1e-6)  # blobs and strokes, some at the edges
+        mask = ink > 0.5
+        assert stroke_width(ink) == float(ndi.distance_transform_edt(mask)[mask].mean())
+
+
+def test_8_bit_levels_give_the_ink_of_their_grey():
+    """ink_map reads uint8 levels through tables of 256 entries (and only the box of
+    the ink): the same map as the grey levels / 255 give, for paper even or uneven, and a
+    digit filling its frame."""
+    from digitrec.reading.preprocess import ink_map
+
+    even = np.asarray(dark_on_light(draw(SEVEN, 200)))
+    yy, xx = np.mgrid[0:200, 0:200]
+    uneven = np.clip(even * (0.6 + 0.4 * xx / 200) + 20 * (yy > 100), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[0:60, 0:50]
+    ring = np.hypot((xx - 24.5) / 24, (yy - 29.5) / 29)
+    framed = np.where((ring > 0.55) & (ring < 1.2), 20, 230).astype(np.uint8)  # a thick 0
+    for levels in (even, 255 - even, uneven, framed):
+        np.testing.assert_array_equal(ink_map(levels), ink_map(levels.astype(np.float32) / 255.0))
+
+
+def test_pieces_labelled_in_the_box_of_the_ink_are_the_whole_pictures():
+    from scipy import ndimage as ndi
+
+    from digitrec.reading.preprocess import STROKE_LEVEL, ink_components
+
+    rng = np.random.default_rng(7)
+    ink = np.zeros((300, 200), np.float32)
+    ink[40:260, 30:170] = ndi.gaussian_filter(rng.random((220, 140)), 2) > 0.5
+    labels, pieces = ink_components(ink)
+    expected, n = ndi.label(ink > STROKE_LEVEL, structure=np.ones((3, 3)))
+    np.testing.assert_array_equal(labels, expected)
+    assert len(pieces) == n > 1
+    for p, box in zip(pieces, ndi.find_objects(expected), strict=True):
+        assert p["box"] == (box[0].start, box[1].start, box[0].stop, box[1].stop)
+        assert p["mass"] == pytest.approx(float(ink[expected == p["label"]].sum()))

@@ -6,12 +6,13 @@ middle of the 28x28 field, as MNIST's own digits were made. The one place that p
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
 import threading
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ USE = "use PNG, JPEG, WebP or BMP"
 # pictures are held at once in a process, however many threads read (a 25-megapixel RGBA
 # picture is 100 MB), so a burst of large pictures waits rather than adds up.
 DECODE_BUDGET = 256 * 2**20
+RGBA_BAND = 2**17  # bytes of float RGBA made at a time
 TILE = 2**16  # pixels of a full-size picture turned into floats at a time, when shrinking it
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow's "L"
 _UPRIGHT = {  # EXIF orientation -> the turn that shows the picture upright
@@ -179,12 +181,16 @@ def _array_to_image(array: np.ndarray) -> Image.Image:
         raise BadImageError(f"an array of shape {a.shape} is not a picture (use HxW, HxWx3 or x4)")
     if not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
         raise BadImageError(f"an array of type {a.dtype} is not a picture")
-    a = a.astype(np.float32) / (257.0 if a.dtype == np.uint16 else 1.0)
-    if not np.isfinite(a).all():
-        raise BadImageError("the array holds NaN or infinite values")
-    if a.max() <= 1.0 and a.min() >= 0.0:
-        a = a * 255.0  # float pictures in [0, 1]
-    a = np.clip(a, 0, 255).astype(np.uint8)
+    if a.dtype == np.uint8:  # what the floats below make of it, without them
+        if a.max() <= 1:
+            a = a * np.uint8(255)
+    else:
+        a = a.astype(np.float32) / (257.0 if a.dtype == np.uint16 else 1.0)
+        if not np.isfinite(a).all():
+            raise BadImageError("the array holds NaN or infinite values")
+        if a.max() <= 1.0 and a.min() >= 0.0:
+            a = a * 255.0  # float pictures in [0, 1]
+        a = np.clip(a, 0, 255).astype(np.uint8)
     return Image.fromarray(
         a, mode={2: "L", 3: "RGB", 4: "RGBA"}[a.ndim if a.ndim == 2 else a.shape[-1]]
     )
@@ -195,8 +201,19 @@ def _transparent(image: Image.Image) -> bool:
 
 
 def _grey_and_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
-    rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
-    return rgba[..., :3] @ _LUMA, rgba[..., 3]
+    """Grey (ITU-R 601 luma) and opacity in [0, 1], a band of rows at a time: the floats
+    of a whole RGBA picture are four times its grey, and fresh memory that large costs
+    more in page faults than the sums. NumPy's matrix product sums each row of pixels
+    alone, so a band's rows are summed as the whole picture's would be."""
+    pixels = np.asarray(image.convert("RGBA"))
+    h, w = pixels.shape[:2]
+    grey, alpha = np.empty((h, w), np.float32), np.empty((h, w), np.float32)
+    rows = max(1, RGBA_BAND // (w * 16))
+    for top in range(0, h, rows):
+        rgba = pixels[top : top + rows].astype(np.float32) / 255.0
+        np.matmul(rgba[..., :3], _LUMA, out=grey[top : top + rows])
+        alpha[top : top + rows] = rgba[..., 3]
+    return grey, alpha
 
 
 def _backing(alpha_min: float, solid: bool, mean_solid: float) -> float | None:
@@ -222,13 +239,17 @@ def _grey_over(image: Image.Image, backing: float | None) -> np.ndarray:
 def to_grey(image: Image.Image) -> np.ndarray:
     """Grey levels in [0, 1]; a transparent background is filled with the colour that
     contrasts with the strokes, so ink drawn on a transparent canvas stays visible."""
-    backing = None
-    if _transparent(image):
-        grey, alpha = _grey_and_alpha(image)
-        solid = bool((alpha > 0.5).any())
-        mean = float(np.average(grey, weights=alpha)) if solid else 0.0
-        backing = _backing(float(alpha.min()), solid, mean)
-    return _grey_over(image, backing)
+    if not _transparent(image):
+        return _grey_over(image, None)
+    # _grey_over(image, backing), from the grey and opacity worked out once
+    grey, alpha = _grey_and_alpha(image)
+    alpha_min = float(alpha.min())
+    if alpha_min >= 0.99:
+        return grey  # opaque: no backing, whatever its strokes' mean
+    solid = bool((alpha > 0.5).any())
+    mean = float(np.average(grey, weights=alpha)) if solid else 0.0
+    backing = _backing(alpha_min, solid, mean)
+    return grey if backing is None else grey * alpha + backing * (1 - alpha)
 
 
 def _tiles(width: int, height: int, side: int) -> Iterator[tuple[int, int, int, int]]:
@@ -357,9 +378,17 @@ def grey_within(source: ImageInput, max_side: int = WORK_SIDE) -> tuple[np.ndarr
     """The picture's grey levels scaled down to fit `max_side` (upright, as load_image
     turns it), and that scale. The floats are made at the small size; a JPEG is even
     decoded small (libjpeg's 1/2, 1/4 or 1/8 scale, no smaller than the result)."""
+    grey, scale = _grey_within(source, max_side)
+    return _as_grey(grey), scale
+
+
+def _grey_within(source: ImageInput, max_side: int) -> tuple[np.ndarray, float]:
+    """grey_within, but a picture that needs no shrinking, blending or 16-bit scaling comes
+    as its 8-bit levels (uint8; its grey is _LEVELS[levels]), which the ink map reads
+    through tables of 256 entries instead of a float picture."""
     if isinstance(source, Image.Image | np.ndarray):
         image = load_image(source)
-        grey = shrunk_grey(image, fitted_size(image.size, max_side))
+        grey = _levels_or_grey(image, fitted_size(image.size, max_side))
         return grey, grey.shape[0] / image.height
     with _opened(source) as (image, name):
         full = image.size
@@ -368,7 +397,7 @@ def grey_within(source: ImageInput, max_side: int = WORK_SIDE) -> tuple[np.ndarr
             image.draft(image.mode, size)
         with _decoding.hold(_decoded_bytes(image)):
             _decode(image, name)
-            grey = shrunk_grey(image, size)
+            grey = _levels_or_grey(image, size)
             orientation = image.getexif().get(ExifTags.Base.Orientation)
             image.close()  # its memory goes back before the budget does
     if orientation in _UPRIGHT:
@@ -376,18 +405,54 @@ def grey_within(source: ImageInput, max_side: int = WORK_SIDE) -> tuple[np.ndarr
     return grey, grey.shape[0] / (full[0] if orientation in (5, 6, 7, 8) else full[1])
 
 
-def _background(x: np.ndarray, border: np.ndarray) -> np.ndarray | float:
+# The grey of each 8-bit level, as _grey_over makes it (the same float32 division)
+_LEVELS = np.arange(256, dtype=np.float32) / 255.0
+
+
+def _levels_or_grey(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """shrunk_grey(image, size), or the picture's 8-bit levels when its grey is just those
+    levels over 255 (_grey_over's plain case, at the picture's own size)."""
+    if (
+        size != image.size
+        or _transparent(image)
+        or image.mode == "I"
+        or image.mode.startswith("I;16")
+    ):
+        return shrunk_grey(image, size)
+    return np.asarray(image if image.mode == "L" else image.convert("L"))
+
+
+def _as_grey(grey: np.ndarray) -> np.ndarray:
+    """Grey levels in [0, 1] as float32, from 8-bit levels or already so."""
+    return _LEVELS[grey] if grey.dtype == np.uint8 else grey
+
+
+def _above(grey: np.ndarray, level: float) -> np.ndarray:
+    """grey > level, for 8-bit levels (through a table) or float grey alike."""
+    return (level < _LEVELS)[grey] if grey.dtype == np.uint8 else grey > level
+
+
+def _background(
+    x_max: float, border: np.ndarray, whole: Callable[[], np.ndarray]
+) -> np.ndarray | float:
     """The paper's level under bright ink: one number for an even background, a smooth map
-    (a grey opening wider than any stroke, on a small copy) for a photo's uneven light."""
-    level = float(np.median(border))
+    (a grey opening wider than any stroke, on a small copy) for a photo's uneven light.
+    `x_max` is the brightest pixel's level, `border` the paper's pixels on the border and
+    `whole` gives the whole picture (only made when the light is uneven)."""
+    level = _median(border)
     # Dark ink departs from the paper further than any shadow does. With such ink, pixels
     # more than halfway to it are ink, not light: on the border (a digit that fills its
     # frame is not unevenly lit) and when measuring how wide the strokes are.
-    dark = float(x.max()) - level >= DARK_INK
-    halfway = (level + float(x.max())) / 2
+    dark = x_max - level >= DARK_INK
+    halfway = (level + x_max) / 2
     paper_border = border[border < halfway] if dark else border
+    # the percentiles lie between the extremes: paper that spreads less than half as much
+    # spreads little enough, and the percentiles need not be worked out
+    if paper_border.size and float(paper_border.max()) - float(paper_border.min()) < UNEVEN / 2:
+        return level
     if float(np.percentile(paper_border, 90) - np.percentile(paper_border, 10)) < UNEVEN:
         return level
+    x = whole()
     h, w = x.shape
     scale = min(1.0, 64 / max(h, w))
     small = np.asarray(
@@ -403,46 +468,109 @@ def _background(x: np.ndarray, border: np.ndarray) -> np.ndarray | float:
     return np.asarray(Image.fromarray(paper).resize((w, h), Image.Resampling.BILINEAR))
 
 
-# Paeth's 19-exchange network for the median of 9 values
-_MEDIAN9 = [
-    (1, 2), (4, 5), (7, 8), (0, 1), (3, 4), (6, 7), (1, 2), (4, 5), (7, 8), (0, 3),
-    (5, 8), (4, 7), (3, 6), (1, 4), (2, 5), (4, 7), (4, 2), (6, 4), (4, 2),
-]  # fmt: skip
-
-
 def median3(a: np.ndarray) -> np.ndarray:
-    """ndi.median_filter(a, size=3) exactly, several times faster: the median of each 3x3
-    window by min/max exchanges over shifted views."""
-    return _median9(np.pad(a, 1, mode="symmetric"))  # scipy's default border ("reflect")
+    """ndi.median_filter(a, size=3) exactly, several times faster (see _median9)."""
+    p = np.pad(a, 1, mode="symmetric")  # scipy's default border ("reflect")
+    return np.ascontiguousarray(_median9(p).reshape(a.shape[0], -1)[:, : a.shape[1]])
 
 
 def _median9(p: np.ndarray) -> np.ndarray:
-    """The 3x3 medians of the inside of `p`, a picture padded by one pixel all round."""
-    h, w = p.shape[0] - 2, p.shape[1] - 2
-    v = [p[i : i + h, j : j + w] for i in range(3) for j in range(3)]
-    for i, j in _MEDIAN9:
-        v[i], v[j] = np.minimum(v[i], v[j]), np.maximum(v[i], v[j])
-    return v[4]
+    """The 3x3 medians of the inside of `p`, a picture padded by one pixel all round (and
+    contiguous), as a flat array of its inside's rows at p's width: the last two of each
+    row are not medians (median3_range overwrites them).
+
+    Each column of three is sorted once (shared by the three windows it is in); a window's
+    median is then the median of the largest of its columns' smallest values, the median
+    of their middle ones and the smallest of their largest (exact, ties and all). Rows are
+    worked on end to end, one flat run each step (the neighbours across are the next
+    element), which NumPy does several times faster than a two-dimensional view, and in
+    five arrays written over and over: fresh ones each step cost more in page faults than
+    the steps themselves."""
+    w = p.shape[1]
+    n = (p.shape[0] - 2) * w
+    m = n - 2  # the windows whose three columns lie in the run
+    flat = p.reshape(-1)
+    a, b, c = flat[:n], flat[w : w + n], flat[2 * w :]
+    # each column sorted: low <= middle <= high
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    spare = np.minimum(high, c)
+    np.maximum(high, c, out=high)
+    middle = np.maximum(low, spare)
+    np.minimum(low, spare, out=low)
+    left, centre, right = slice(0, m), slice(1, m + 1), slice(2, n)
+    lows = spare[:m]
+    np.maximum(low[left], low[centre], out=lows)
+    np.maximum(lows, low[right], out=lows)
+    highs = low[:m]  # low is read no more
+    np.minimum(high[left], high[centre], out=highs)
+    np.minimum(highs, high[right], out=highs)
+    middles, out = high[:m], np.empty(n, p.dtype)  # high is read no more
+    _median3(middle[left], middle[centre], middle[right], out=middles, spare=out[:m])
+    _median3(lows, middles, highs, out=out[:m], spare=middle[:m])  # middle is read no more
+    return out
 
 
-MEDIAN_BAND = 2**15  # pixels filtered at a time when only the extremes are wanted
+def _median3(x: np.ndarray, y: np.ndarray, z: np.ndarray, out: np.ndarray, spare: np.ndarray):
+    """out = the elementwise median of x, y and z, worked out in `spare` (neither out nor
+    spare shares memory with x, y or z)."""
+    np.minimum(x, y, out=spare)
+    np.maximum(x, y, out=out)
+    np.minimum(out, z, out=out)
+    np.maximum(spare, out, out=out)
 
 
-def median3_range(a: np.ndarray) -> tuple[np.float32, np.float32]:
-    """median3(a).min() and .max(), a band of rows at a time: the filter's exchanges hold
-    about eleven copies of what they filter, so the whole picture at once would cost that."""
+# pixels worked on at a time where only extremes or sums are wanted (of float32; the median
+# filter takes four times as many of uint8)
+MEDIAN_BAND = 2**15
+
+
+def median3_range(a: np.ndarray) -> tuple[np.generic, np.generic]:
+    """median3(a).min() and .max() (of a's type). The picture's own extremes are its
+    medians' where a pixel and its four neighbours all hold one (a pen's stroke, open
+    paper: see _holds_a_cross); otherwise the medians are worked out (_median3_range)."""
+    lo, hi = a.min(), a.max()
+    if _holds_a_cross(a, lo) and _holds_a_cross(a, hi):
+        return lo, hi
+    found = _median3_range(a)
+    return (lo if _holds_a_cross(a, lo) else found[0]), (hi if _holds_a_cross(a, hi) else found[1])
+
+
+def _holds_a_cross(a: np.ndarray, level: np.generic) -> bool:
+    """Whether a pixel of `a` and its four neighbours (a neighbour off the picture being
+    the pixel itself, as median3 reflects it) are all `level`: five of the nine in that
+    window, so its median is `level` too. Worked on the rows end to end: a row's first
+    pixel is also asked for the last one of the row before (and the last for the next
+    row's first), which can only make the answer no where it would be yes; that is left
+    to the medians to settle."""
+    w = a.shape[1]
+    same = (a == level).reshape(-1)
+    cross = same.copy()
+    cross[w:] &= same[:-w]
+    cross[:-w] &= same[w:]
+    cross[1:] &= same[:-1]
+    cross[:-1] &= same[1:]
+    return bool(cross.any())
+
+
+def _median3_range(a: np.ndarray) -> tuple[np.generic, np.generic]:
+    """median3(a).min() and .max(), a band of rows at a time: the filter holds several
+    copies of what it filters, so the whole picture at once would cost that."""
     h, w = a.shape
-    rows = max(1, MEDIAN_BAND // w)
+    rows = max(1, MEDIAN_BAND * 4 // (w * a.itemsize))
     lo = hi = None
     for top in range(0, h, rows):
         bottom = min(h, top + rows)
         # the band with a row of its neighbours each side, or the border's own reflection
-        p = np.pad(
-            a[max(0, top - 1) : bottom + 1],
-            ((int(top == 0), int(bottom == h)), (1, 1)),
-            mode="symmetric",
-        )
+        above, below = max(0, top - 1), min(h, bottom + 1)
+        p = np.empty((bottom - top + 2, w + 2), a.dtype)
+        p[int(top == 0) : p.shape[0] - int(bottom == h), 1:-1] = a[above:below]
+        if top == 0:
+            p[0, 1:-1] = a[0]
+        if bottom == h:
+            p[-1, 1:-1] = a[h - 1]
+        p[:, 0], p[:, -1] = p[:, 1], p[:, -2]
         m = _median9(p)
+        m.reshape(-1, w + 2)[:, w:] = m[0]  # what is no median takes the first one's value
         lo = m.min() if lo is None else min(lo, m.min())
         hi = m.max() if hi is None else max(hi, m.max())
     return lo, hi
@@ -452,6 +580,7 @@ def _paper_of_a_filled_frame(
     grey: np.ndarray, border: np.ndarray, lo: float, hi: float, ink_is_bright: bool
 ) -> np.ndarray | None:
     """The border's paper pixels when the border's main level is the ink's, else None.
+    `grey` may be 8-bit levels (_grey_within), the rest are grey in [0, 1].
 
     A digit that fills its picture (a thick 0 cropped close) covers most of the border with
     its strokes; what the border then calls ink is the paper inside its loops. That is told
@@ -465,7 +594,9 @@ def _paper_of_a_filled_frame(
     share = float(bright.mean())
     if min(share, 1 - share) < BORDER_DOUBT:
         return None
-    ink = np.pad(grey > mid if ink_is_bright else grey <= mid, 1)  # the edge is neither
+    above = _above(grey, mid)
+    ink = np.pad(above if ink_is_bright else ~above, 1)  # the edge is neither
+    del above
     depth = ndi.distance_transform_edt(ink)
     deepest = np.unravel_index(np.argmax(depth), depth.shape)
     thickest = float(depth[deepest])
@@ -485,63 +616,178 @@ def _paper_of_a_filled_frame(
 def ink_map(grey: np.ndarray) -> np.ndarray:
     """White ink on black: background at 0, the strongest ink at 1, paper texture, uneven
     light and faint noise removed, anti-aliased edges kept. Polarity comes from the picture:
-    the border is taken as paper, and the ink is what departs from it most."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    paper = float(np.median(border))
+    the border is taken as paper, and the ink is what departs from it most. `grey` is in
+    [0, 1], or 8-bit levels (uint8: level / 255), which are read through tables of their
+    256 values where a float picture would take a pass of its own."""
+    ink, (top, left) = _ink_map(grey)
+    if ink.shape == grey.shape:
+        return ink
+    whole = np.zeros(grey.shape, np.float32)
+    whole[top : top + ink.shape[0], left : left + ink.shape[1]] = ink
+    return whole
+
+
+def _ink_map(grey: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """ink_map, and where it is: 8-bit levels on an even background give only the box of
+    the levels that have ink (the rest of the map is 0), with its top and left."""
+    levels = grey if grey.dtype == np.uint8 else None
+    border = _as_grey(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]))
+    paper = _median(border)
     # the extremes, once lone noisy pixels are gone: a small digit is a tiny share of a
     # big canvas, so percentiles would miss it
     lo, hi = median3_range(grey) if min(grey.shape) >= 48 else (grey.min(), grey.max())
+    if levels is not None:
+        lo, hi = _LEVELS[lo], _LEVELS[hi]
     ink_is_bright = hi - paper > paper - lo
     paper_border = _paper_of_a_filled_frame(grey, border, lo, hi, ink_is_bright)
     if paper_border is not None:
         ink_is_bright, border = not ink_is_bright, paper_border
-    if ink_is_bright:
-        x = grey
-    else:
-        x = 1.0 - grey
+    if not ink_is_bright:
         border = 1.0 - border
-    background = _background(x, border)
+    if levels is None:
+        # x's extremes are the flipped grey's: worked out from the grey's own, so that the
+        # whole of x is only made where it is wanted
+        x_max = float(grey.max() if ink_is_bright else 1.0 - grey.min())
+        whole = functools.cache(lambda: grey if ink_is_bright else 1.0 - grey)
+    else:
+        # x of each 8-bit level: its extremes are those of the levels there
+        table = _LEVELS if ink_is_bright else 1.0 - _LEVELS
+        x_max = float(max(table[levels.min()], table[levels.max()]))
+        whole = functools.cache(lambda: table[levels])
+    background = _background(x_max, border, whole)
+    if np.isscalar(background):
+        # the median commutes with flipping and with subtracting a constant: no second pass
+        peak = float((hi if ink_is_bright else np.float32(1.0) - lo) - np.float32(background))
+        if peak < MIN_CONTRAST:
+            raise EmptyImageError(BLANK)
+        if levels is not None:
+            # each level's ink is a function of the level: worked out for the 256 levels,
+            # then looked up
+            return _looked_up(_scaled(table - background, peak), levels)
+        top, bottom, left, right = _inked_box(grey, ink_is_bright, background, peak)
+        part = grey[top:bottom, left:right]
+        x = part if ink_is_bright else 1.0 - part
+        return _scaled(x - background, peak), (top, left)
+    x = whole()
     if x is grey:
         ink = x - background
     else:
         ink = x
         ink -= background
-    if np.isscalar(background):
-        # the median commutes with flipping and with subtracting a constant: no second pass
-        peak = float((hi if ink_is_bright else np.float32(1.0) - lo) - np.float32(background))
-    else:
-        peak = float(median3_range(ink)[1] if min(ink.shape) >= 48 else ink.max())
+    peak = float(median3_range(ink)[1] if min(ink.shape) >= 48 else ink.max())
     if peak < MIN_CONTRAST:
         raise EmptyImageError(BLANK)
+    return _scaled(ink, peak), (0, 0)
+
+
+def _scaled(ink: np.ndarray, peak: float) -> np.ndarray:
+    """The ink map's last steps, on `ink` in place: the strongest ink to 1, what is under
+    NOISE_FLOOR of it to 0."""
     ink /= peak
     ink -= NOISE_FLOOR
     ink /= 1 - NOISE_FLOOR
     return np.clip(ink, 0.0, 1.0, out=ink).astype(np.float32, copy=False)
 
 
+def _inked_box(
+    grey: np.ndarray, ink_is_bright: bool, background: float, peak: float
+) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of a box holding every pixel whose ink is above 0, on an
+    even background; outside it the ink map is 0. The ink map's steps are all monotone,
+    so the grey a little short of the level where ink starts, whose ink is checked to be 0,
+    bounds the pixels with ink; the whole picture where that check fails."""
+    h, w = grey.shape
+    start = background + NOISE_FLOOR * peak  # where x's ink starts, but for rounding
+    bound = np.full(1, start - 1e-3 if ink_is_bright else 1.0 - (start - 1e-3), grey.dtype)
+    x = bound if ink_is_bright else 1.0 - bound
+    if _scaled(x - background, peak)[0] != 0:
+        return 0, h, 0, w
+    inked = grey > bound[0] if ink_is_bright else grey < bound[0]
+    rows = np.flatnonzero(inked.any(axis=1))
+    if len(rows) == 0:
+        return 0, h, 0, w
+    cols = np.flatnonzero(inked[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
+def _looked_up(table: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """table[levels] in the box of the pixels whose level has ink (above 0 in the table), and
+    that box's top and left. The table is monotone (the ink map's steps all are), so those
+    levels are a run, and the pixels theirs are told by comparing levels."""
+    inked = np.flatnonzero(table > 0)
+    if len(inked) == 0 or len(inked) != inked[-1] - inked[0] + 1:
+        return table[levels], (0, 0)
+    lo, hi = int(inked[0]), int(inked[-1])
+    mask = levels <= hi if lo == 0 else (levels >= lo if hi == 255 else (levels - lo) <= hi - lo)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return table[levels], (0, 0)
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    top, bottom, left, right = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return np.take(table, levels[top:bottom, left:right], mode="clip"), (top, left)
+
+
+def _median(a: np.ndarray) -> float:
+    """float(np.median(a)), at once where all of `a` is one level (a canvas's border)."""
+    first = a.flat[0]
+    return float(first) if (a == first).all() else float(np.median(a))
+
+
 def ink_components(ink: np.ndarray) -> tuple[np.ndarray, list[dict]]:
     """Connected pieces of ink (8-connected): a label image and, per piece, its label,
     bounding box (top, left, bottom, right; exclusive ends) and mass."""
-    labels, n = ndi.label(ink > STROKE_LEVEL, structure=np.ones((3, 3)))
-    if n == 0:
-        return labels, []
-    # a band of rows at a time: bincount's weights are float64, twice the picture at once
+    found = _labelled(ink)
+    if found is None:
+        return np.zeros(ink.shape, np.int32), []
+    labels, (top, left), n = found
+    whole = np.zeros(ink.shape, labels.dtype)
+    whole[top : top + labels.shape[0], left : left + labels.shape[1]] = labels
+    return whole, _pieces(ink, labels, (top, left), n, (0, 0), ink.shape[1])
+
+
+def _labelled(ink: np.ndarray, margin: int = 0) -> tuple[np.ndarray, tuple, int] | None:
+    """The pieces of ink_components labelled only in the box of the ink, widened by
+    `margin` within the picture (outside it every label is 0): that box's labels, its top
+    and left, and how many pieces; None when there is no ink."""
+    mask = ink > STROKE_LEVEL
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return None
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    h, w = ink.shape
+    top, left = max(0, int(rows[0]) - margin), max(0, int(cols[0]) - margin)
+    bottom, right = min(h, int(rows[-1]) + 1 + margin), min(w, int(cols[-1]) + 1 + margin)
+    labels, n = ndi.label(mask[top:bottom, left:right], structure=_SQUARE)
+    return labels, (top, left), n
+
+
+def _pieces(
+    ink: np.ndarray, labels: np.ndarray, box_at: tuple, n: int, at: tuple, width: int
+) -> list[dict]:
+    """The pieces of _labelled's labels (its box at `box_at` in `ink`): label, box and mass,
+    boxes in the rows and columns of the whole picture, which `ink` sits in at `at` and
+    is `width` wide."""
+    top, left = box_at
+    bottom, right = top + labels.shape[0], left + labels.shape[1]
+    # a band of rows at a time: bincount's weights are float64, twice the picture at once.
+    # The bands are the whole picture's, so each mass is summed as it always was.
     masses = np.zeros(n + 1)
-    rows = max(1, MEDIAN_BAND // ink.shape[1])
-    for top in range(0, ink.shape[0], rows):
-        band = slice(top, top + rows)
-        masses += np.bincount(labels[band].ravel(), ink[band].ravel(), minlength=n + 1)
-    masses = masses[1:]
-    pieces = []
-    for i, sl in enumerate(ndi.find_objects(labels)):
-        pieces.append(
-            {
-                "label": i + 1,
-                "box": (sl[0].start, sl[1].start, sl[0].stop, sl[1].stop),
-                "mass": float(masses[i]),
-            }
+    band_rows = max(1, MEDIAN_BAND // width)
+    first = at[0] + top  # the box's top in the whole picture
+    for start in range(first - first % band_rows - at[0], bottom, band_rows):
+        a, b = max(top, start), min(bottom, start + band_rows)
+        masses += np.bincount(
+            labels[a - top : b - top].ravel(), ink[a:b, left:right].ravel(), minlength=n + 1
         )
-    return labels, pieces
+    dy, dx = at[0] + top, at[1] + left
+    return [
+        {
+            "label": i + 1,
+            "box": (sl[0].start + dy, sl[1].start + dx, sl[0].stop + dy, sl[1].stop + dx),
+            "mass": float(masses[i + 1]),
+        }
+        for i, sl in enumerate(ndi.find_objects(labels))
+    ]
 
 
 def _is_border_line(piece: dict, shape: tuple[int, int]) -> bool:
@@ -562,15 +808,16 @@ def _edges_followed(piece: dict, labels: np.ndarray) -> int:
     return sum(float((s == piece["label"]).any(axis=0).mean()) >= FOLLOWS for s in strips)
 
 
-def _is_frame(piece: dict, labels: np.ndarray) -> bool:
+def _is_frame(piece: dict, shape: tuple[int, int], labels: Callable[[], np.ndarray]) -> bool:
     """A light piece touching three edges or four, lying along them: a frame round the
     picture, or the paper's edge. A digit's stroke can touch as many (a 7 cropped close
-    runs from corner to corner) but only meets the edges; it does not follow them."""
+    runs from corner to corner) but only meets the edges; it does not follow them.
+    `labels` gives the whole picture's label image (ink_components')."""
     top, left, bottom, right = piece["box"]
-    h, w = labels.shape
+    h, w = shape
     touches = (top == 0) + (left == 0) + (bottom == h) + (right == w)
     light = piece["mass"] < 0.15 * (bottom - top) * (right - left)
-    return touches >= 3 and light and _edges_followed(piece, labels) >= 3
+    return touches >= 3 and light and _edges_followed(piece, labels()) >= 3
 
 
 def _spanned(line: dict, others: list[dict]) -> bool:
@@ -585,13 +832,15 @@ def _spanned(line: dict, others: list[dict]) -> bool:
     return min(end, hi) - max(start, lo) >= BELONGS * (end - start)
 
 
-def _border_junk(pieces: list[dict], labels: np.ndarray) -> set[int]:
-    """The labels of the pieces that are not the digit's: lines along the picture's edges
-    (unless the digit spans them) and frames round it."""
+def _border_junk(
+    pieces: list[dict], shape: tuple[int, int], labels: Callable[[], np.ndarray]
+) -> set[int]:
+    """The labels of the pieces that are not the digit's: lines along the edges of a
+    picture of `shape` (unless the digit spans them) and frames round it."""
     if len(pieces) < 2:
         return set()  # the only ink there is is the digit's
-    lines = {p["label"] for p in pieces if _is_border_line(p, labels.shape)}
-    frames = {p["label"] for p in pieces if p["label"] not in lines and _is_frame(p, labels)}
+    lines = {p["label"] for p in pieces if _is_border_line(p, shape)}
+    frames = {p["label"] for p in pieces if p["label"] not in lines and _is_frame(p, shape, labels)}
     rest = [p for p in pieces if p["label"] not in lines | frames]
     if rest:
         heaviest = max(p["mass"] for p in rest)
@@ -603,10 +852,29 @@ def _border_junk(pieces: list[dict], labels: np.ndarray) -> set[int]:
 def clean(ink: np.ndarray, speck: float = SPECK) -> np.ndarray:
     """Drop specks (pieces lighter than `speck` times the heaviest) and border junk, keeping
     every piece of the digit (a 5's detached bar, a 4 drawn in two strokes)."""
-    labels, pieces = ink_components(ink)
-    if not pieces:
+    return _clean(ink, speck, (0, 0), ink.shape)
+
+
+def _clean(ink: np.ndarray, speck: float, at: tuple, shape: tuple[int, int]) -> np.ndarray:
+    """clean for `ink`, a part of a picture of `shape` (its top and left at `at`) with no
+    ink outside it."""
+    # labelled in the box of the ink and 2 pixels round it (how far a dropped piece's rim
+    # reaches): outside it there is nothing to label or drop
+    found = _labelled(ink, margin=2)
+    if found is None:
         raise EmptyImageError(BLANK)
-    junk = _border_junk(pieces, labels)
+    labels, (top, left), n = found
+    if n == 1:
+        return ink  # the only ink there is is the digit's
+    pieces = _pieces(ink, labels, (top, left), n, at, shape[1])
+
+    @functools.cache
+    def whole() -> np.ndarray:
+        full = np.zeros(shape, labels.dtype)
+        full[at[0] + top :, at[1] + left :][: labels.shape[0], : labels.shape[1]] = labels
+        return full
+
+    junk = _border_junk(pieces, shape, whole)
     kept = [p for p in pieces if p["label"] not in junk] or pieces
     largest = max(p["mass"] for p in kept)
     kept = [p for p in kept if p["mass"] >= speck * largest]
@@ -618,14 +886,54 @@ def clean(ink: np.ndarray, speck: float = SPECK) -> np.ndarray:
     # a dropped piece's faint anti-aliased rim goes with it; faint ink elsewhere stays
     dropped = ndi.binary_dilation((labels > 0) & ~keep, iterations=2) & ~keep
     out = ink.astype(np.float32)  # a copy
-    out[dropped] = 0.0
+    out[top : top + labels.shape[0], left : left + labels.shape[1]][dropped] = 0.0
     return out
 
 
 def stroke_width(ink: np.ndarray) -> float:
     """Mean distance to the stroke's edge inside the ink: a quarter of the pen's width."""
     mask = ink > 0.5
-    return float(ndi.distance_transform_edt(mask)[mask].mean()) if mask.any() else 0.0
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return 0.0
+    cols = np.flatnonzero(mask[rows[0] : rows[-1] + 1].any(axis=0))
+    # the mask's box and a pixel of paper round it (where the picture has one): the nearest
+    # paper to any ink lies within, so the distances are the same, in the same order
+    h, w = mask.shape
+    mask = mask[
+        max(0, rows[0] - 1) : min(h, rows[-1] + 2), max(0, cols[0] - 1) : min(w, cols[-1] + 2)
+    ]
+    if mask.all():  # no paper to measure from: SciPy's answer, whatever it is
+        return float(ndi.distance_transform_edt(mask)[mask].mean())
+    # distance_transform_edt's distances: the square roots of the same whole numbers
+    return float(np.sqrt(_squared_distances(mask)[mask].astype(np.float64)).mean())
+
+
+def _squared_distances(mask: np.ndarray) -> np.ndarray:
+    """The squared Euclidean distance from each pixel of `mask` to the nearest pixel off it
+    (0 off it), exact (whole numbers); the mask must have a pixel off it. Down each column
+    first (the nearest pixel off it above or below), then across: a pixel's distance is
+    the least, over the columns dx away, of that column's squared distance plus dx squared,
+    and columns further than the largest distance found so far cannot make one smaller.
+    Several times faster than distance_transform_edt for a pen's strokes, a few pixels
+    wide, which the search across ends at."""
+    h, w = mask.shape
+    far = h + w  # further than any pixel in the picture
+    rows = np.arange(h, dtype=np.int32)[:, None]
+    above = np.maximum.accumulate(np.where(mask, np.int32(-far), rows), axis=0)
+    below = np.minimum.accumulate(np.where(mask, np.int32(2 * far), rows)[::-1], axis=0)[::-1]
+    # columns as rows, so that a shift across is a shift of whole rows: one run of memory
+    down = np.ascontiguousarray(np.minimum(rows - above, below - rows).T)
+    down *= down
+    d = down.copy()
+    step = np.empty_like(d)
+    dx = 1
+    while dx < w and dx * dx < d.max():
+        np.add(down, dx * dx, out=step)
+        np.minimum(d[dx:], step[:-dx], out=d[dx:])
+        np.minimum(d[:-dx], step[dx:], out=d[:-dx])
+        dx += 1
+    return d.T
 
 
 _SQUARE = np.ones((3, 3), bool)
@@ -635,10 +943,16 @@ _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 def _morph(x: np.ndarray, radius: int, grow: bool) -> np.ndarray:
     """Grey dilation (grow) or erosion by a disk-like octagon of the given radius, as
     alternating 3x3 square and cross steps: fast, and round enough for pen strokes."""
+    return _morphs(x, radius, grow)[-1]
+
+
+def _morphs(x: np.ndarray, radius: int, grow: bool) -> list[np.ndarray]:
+    """_morph(x, r, grow) for r = 0, 1, ... radius: each is one step on from the last."""
     step = ndi.maximum_filter if grow else ndi.minimum_filter
+    out = [x]
     for i in range(radius):
-        x = step(x, footprint=_CROSS if i % 2 else _SQUARE)
-    return x
+        out.append(step(out[-1], footprint=_CROSS if i % 2 else _SQUARE))
+    return out
 
 
 def normalise_stroke(fine: np.ndarray) -> np.ndarray:
@@ -656,8 +970,9 @@ def normalise_stroke(fine: np.ndarray) -> np.ndarray:
     pieces, holes = _pieces_and_holes(mask)
     # as far towards the target as the digit's shape allows: a thicker pen must not fill a
     # loop (an 8 is not a blob), a thinner one must not wear a stroke away or break it
+    changes = _morphs(fine, radius, grow)
     for r in range(radius, 0, -1):
-        changed = _morph(fine, r, grow)
+        changed = changes[r]
         new = changed > 0.5
         now_pieces, now_holes = _pieces_and_holes(new)
         if grow and now_holes >= holes:
@@ -678,10 +993,11 @@ def _pieces_and_holes(mask: np.ndarray) -> tuple[int, int]:
 def crop_to_ink(ink: np.ndarray, level: float) -> tuple[np.ndarray, int, int] | None:
     """The picture cropped to the box of its pixels above `level`, with the box's left and
     top; None when there are none."""
-    rows = np.flatnonzero((ink > level).any(axis=1))
-    cols = np.flatnonzero((ink > level).any(axis=0))
+    above = ink > level
+    rows = np.flatnonzero(above.any(axis=1))
     if len(rows) == 0:
         return None
+    cols = np.flatnonzero(above[rows[0] : rows[-1] + 1].any(axis=0))
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1], int(cols[0]), int(rows[0])
 
 
@@ -702,15 +1018,19 @@ def fit_and_centre(
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     pad = 2 * FINE  # room for a thickened stroke
     fine = np.asarray(
-        Image.fromarray(crop).resize((size[0] * FINE, size[1] * FINE), Image.Resampling.BICUBIC)
+        _float_image(crop).resize((size[0] * FINE, size[1] * FINE), Image.Resampling.BICUBIC)
     )
-    fine = normalise_stroke(np.pad(np.clip(fine, 0.0, 1.0), pad))
+    fine = np.clip(fine, 0.0, 1.0)
+    padded = np.zeros((fine.shape[0] + 2 * pad, fine.shape[1] + 2 * pad), fine.dtype)
+    padded[pad:-pad, pad:-pad] = fine  # np.pad, without its overhead
+    fine = normalise_stroke(padded)
     grown = fine.shape[1] // FINE, fine.shape[0] // FINE
-    fitted = np.asarray(Image.fromarray(fine).resize(grown, Image.Resampling.BOX))
+    fitted = np.asarray(_float_image(fine).resize(grown, Image.Resampling.BOX))
     fitted = np.clip(fitted, 0.0, 1.0)
     strokes = fitted[fitted > 0.2]
-    core = float(np.percentile(strokes, 75)) if strokes.size else 1.0
-    if core < 0.95:  # MNIST's pen is saturated in the middle of its strokes: match it
+    if strokes.size and _quartile_under(strokes, 0.95):
+        # MNIST's pen is saturated in the middle of its strokes: match it
+        core = float(np.percentile(strokes, 75))
         fitted = np.clip(fitted * (0.99 / core), 0.0, 1.0)
     fh, fw = fitted.shape
     total = fitted.sum()
@@ -724,6 +1044,23 @@ def fit_and_centre(
     return out[fh : fh + field_h, fw : fw + field_w]
 
 
+def _float_image(a: np.ndarray) -> Image.Image:
+    """Image.fromarray(a), for a float picture (mode F) without its checks and copies."""
+    if a.dtype not in (np.float32, np.float64):
+        return Image.fromarray(a)
+    a = np.ascontiguousarray(a, dtype=np.float32)  # Pillow rounds float64 as NumPy does
+    return Image.frombuffer("F", (a.shape[1], a.shape[0]), a, "raw", "F", 0, 1)
+
+
+def _quartile_under(a: np.ndarray, level: float) -> bool:
+    """np.percentile(a, 75) < level, without sorting where the count tells: the percentile
+    lies between the values at sorted positions floor(0.75 (n - 1)) and the next, so it
+    is not under `level` when no more values than that position are."""
+    if np.count_nonzero(a < level) <= 3 * (a.size - 1) // 4:
+        return False
+    return float(np.percentile(a, 75)) < level
+
+
 def fit_pair(ink: np.ndarray) -> np.ndarray:
     """A piece of ink holding two touching digits, in the pair reader's form (28, 48)."""
     return fit_and_centre(ink, PAIR_BOX, PAIR_FIELD)
@@ -732,13 +1069,16 @@ def fit_pair(ink: np.ndarray) -> np.ndarray:
 def picture_ink(image: ImageInput, max_side: int = WORK_SIDE) -> tuple[np.ndarray, float]:
     """The ink map of a whole picture (scaled down if larger than `max_side`) and that
     scale."""
-    grey, scale = grey_within(image, max_side)
+    grey, scale = _grey_within(image, max_side)
     return ink_map(grey), scale
 
 
 def to_mnist(image: ImageInput) -> np.ndarray:
     """Any picture of one digit -> (28, 28) float32 in MNIST form."""
-    return fit_and_centre(clean(picture_ink(image)[0]))
+    # fit_and_centre(clean(picture_ink(image)[0])), on the part of the picture with ink
+    grey = _grey_within(image, WORK_SIDE)[0]
+    ink, at = _ink_map(grey)
+    return fit_and_centre(_clean(ink, SPECK, at, grey.shape))
 
 
 @dataclass
