@@ -103,6 +103,16 @@ def test_predict_number_reads_every_digit_left_to_right():
     assert all(a[2] <= b[0] for a, b in zip(boxes, boxes[1:], strict=False))  # left to right
 
 
+def test_predict_number_says_why_a_dash_is_no_number(tmp_path):
+    dash = tmp_path / "dash.png"
+    picture = Image.new("L", (200, 120), 255)
+    picture.paste(0, (50, 56, 150, 64))
+    picture.save(dash)
+    result = run_cli("predict", "--number", dash)
+    assert result.returncode == 1 and result.stderr == ""
+    assert result.stdout.strip() == f"{dash}: refused - this does not look like a digit"
+
+
 def test_threshold_one_refuses_what_the_model_is_not_certain_of(tmp_path):
     path, _ = example_pictures()[0]  # read at 99.998%: short of certain
     data = json.loads(run_cli("predict", path, "--json", "--threshold", "1").stdout)

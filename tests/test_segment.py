@@ -1,12 +1,14 @@
 """Several digits in one picture: grouping strokes into digits, lines, specks, touching digits."""
 
+import time
+
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
 from digitrec.reading.predictor import Predictor
 from digitrec.reading.preprocess import fit_and_centre, ink_map, picture_ink
-from digitrec.reading.segment import _Digit, _merge_broken, _seams, segment
+from digitrec.reading.segment import Stopped, _Digit, _merge_broken, _seams, segment
 from digitrec.training.synthetic import draw_number, draw_strokes
 
 
@@ -272,3 +274,90 @@ def test_one_long_slanted_digit_is_not_read_as_two(predictor):
     four = [[(0.55, 0.0), (0.1, 0.62), (0.95, 0.62)], [(0.7, 0.3), (0.68, 1.0)]]
     wide_four = draw_strokes(four, 200, 10, (10, 40, 190, 160))
     assert predictor.read_number(paper(wide_four)).text == "4"
+
+
+# ---------------------------------------------------------------- numbers of any length, marks
+
+
+def test_a_six_digit_touching_run_reads_all_six(predictor):
+    ink = draw_number("481639", gap=-0.1)
+    assert ndi.label(ink > 0.3)[1] < 6  # some of them run together
+    assert predictor.read_number(paper(ink)).text == "481639"
+
+
+def test_a_twelve_digit_line_reads_all_twelve(predictor):
+    reading = predictor.read_number(paper(draw_number("123456789012")))
+    assert reading.text == "123456789012" and len(reading.lines) == 1
+
+
+def test_two_long_lines_are_read_top_to_bottom(predictor):
+    top, bottom = draw_number("907345"), draw_number("2468013")
+    ink = np.zeros((top.shape[0] + bottom.shape[0], max(top.shape[1], bottom.shape[1])))
+    ink[: top.shape[0], : top.shape[1]] = top
+    ink[top.shape[0] :, : bottom.shape[1]] = bottom
+    assert predictor.read_number(paper(ink)).text == "907345\n2468013"
+
+
+def with_mark(text: str, mark: str) -> np.ndarray:
+    """draw_number(text) with a mark drawn between its first digit and the second."""
+    height, margin, gap = 120, 30, 0.45
+    ink = draw_number(text, height=height, gap=gap, margin=margin)
+    x = margin + 0.55 * height + gap * height / 2  # the middle of the first gap
+    base = margin + height
+    boxes = {
+        ",": ([[(0.5, 0.0), (0.5, 0.5), (0.2, 1.0)]], (x - 6, base - 14, x + 6, base + 12)),
+        ".": ([[(0.5, 0.5), (0.5, 0.55)]], (x - 6, base - 10, x + 6, base)),
+        "-": (
+            [[(0.0, 0.5), (1.0, 0.5)]],
+            (x - 15, base - height / 2 - 3, x + 15, base - height / 2 + 3),
+        ),
+    }
+    strokes, box = boxes[mark]
+    pen = 16 if mark == "." else 10  # a point drawn with a pen's tip is a speck: ignored
+    drawn = draw_strokes(strokes, max(ink.shape), pen, box)[: ink.shape[0], : ink.shape[1]]
+    return np.maximum(ink, drawn)
+
+
+@pytest.mark.parametrize(
+    "text, mark, written", [("1526", ",", "1,526"), ("314", ".", "3.14"), ("5551", "-", "5-551")]
+)
+def test_a_comma_a_point_or_a_dash_is_a_separator_not_a_digit(predictor, text, mark, written):
+    reading = predictor.read_number(paper(with_mark(text, mark)))
+    assert reading.text == text
+    data = reading.to_dict()
+    assert data["number"] == text and data["written"] == written
+
+
+def test_a_dash_or_a_line_of_dashes_gives_no_digit(predictor):
+    dash = np.zeros((120, 200), np.float32)
+    dash[56:64, 50:150] = 1.0
+    dashes = np.zeros((200, 640), np.float32)
+    for i in range(16):
+        dashes[96:104, 20 + i * 38 : 44 + i * 38] = 1.0
+    for ink in (dash, dashes):
+        reading = predictor.read_number(paper(ink))
+        assert reading.digits == [] and reading.refused
+        assert reading.to_dict()["reason"] == "not_a_digit"
+
+
+def test_a_picture_too_busy_to_be_numbers_is_refused_fast(predictor):
+    """640x640, 2x2 dots every 4 px: 25,600 pieces of ink (once minutes of work)."""
+    dots = np.full((640, 640), 255, np.uint8)
+    dots.reshape(160, 4, 160, 4)[:, :2, :, :2] = 0
+    started = time.perf_counter()
+    reading = predictor.read_number(dots)
+    assert time.perf_counter() - started < 10  # generous: benchmarks/number_lines.py has the figure
+    assert reading.refused and reading.digits == [] and reading.to_dict()["reason"] == "busy"
+
+
+def test_noise_is_answered_not_raised(predictor):
+    rng = np.random.default_rng(0)
+    for noise in (rng.integers(0, 256, (300, 300)), rng.integers(200, 256, (64, 640))):
+        reading = predictor.read_number(noise.astype(np.uint8))
+        assert isinstance(reading.to_dict()["number"], str)
+
+
+def test_segmentation_stops_when_asked(predictor):
+    ink = picture_ink(paper(draw_number("4096")))[0]
+    with pytest.raises(Stopped):
+        predictor.segment(ink, stop=lambda: True)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from starlette.requests import ClientDisconnect
 from test_server import (
     ONE,
     SEVEN,
@@ -40,7 +41,7 @@ from digitrec.server.deps import get_predictor
 from digitrec.server.payload import ApiError, Sent
 from digitrec.server.protocol import MAX_HEAD
 from digitrec.server.schemas import EXAMPLE_IMAGE, ImageRequest
-from digitrec.server.work import Readers, read_digit
+from digitrec.server.work import Readers, read_digit, read_number
 
 TIMEOUT = 1.5  # the request timeout of the servers started here (the default is 10 s)
 SLACK = 2.0  # seconds a close may come after its deadline: the protocol's grace, a busy CI
@@ -607,3 +608,82 @@ def test_ctrl_c_stops_the_server_and_its_reading_processes_quietly(tmp_path):
         pytest.fail("a process of the server outlived it by 15 s")
     log = db.with_suffix(".log").read_text()
     assert "Traceback" not in log and "KeyboardInterrupt" not in log, log
+
+
+# ---------------------------------------------------------------- work stopped for a client gone
+
+
+class Leaving:
+    """A client that leaves `after` seconds into its reading."""
+
+    def __init__(self, after: float):
+        self.after = after
+        self.started = None
+
+    async def is_disconnected(self) -> bool:
+        now = time.monotonic()
+        self.started = self.started or now
+        return now - self.started >= self.after
+
+
+def long_reading(predictor, sent):
+    """A reading that would take 60 s, checking whether to stop as a number's does."""
+    from digitrec.server.work import stop_asked
+
+    ends = time.monotonic() + 60
+    while time.monotonic() < ends:
+        if stop_asked():
+            from digitrec.reading.segment import Stopped
+
+            raise Stopped
+        time.sleep(0.01)
+    return "finished"
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["thread", "process"])
+def test_the_work_of_a_client_that_left_is_stopped(predictor, processes):
+    async def scenario():
+        readers = Readers(1, 0, processes=processes)
+        await readers.open(predictor)
+        try:
+            sent = Sent(b"x", ImageRequest)
+            started = time.monotonic()
+            with pytest.raises(ClientDisconnect):
+                await readers.run(Leaving(0.3), long_reading, predictor, sent)
+            assert time.monotonic() - started < 10 and readers.stopped == 1
+            assert readers.admitted == 0  # the turn is free again for the next one
+        finally:
+            await readers.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_number_whose_client_left_is_not_read_to_the_end(predictor):
+    """read_number's segmentation checks between pieces: a client gone mid-reading stops it."""
+    from test_segment import paper
+
+    from digitrec.training.synthetic import draw_number
+
+    class Slow(Predictor):
+        def __init__(self):
+            super().__init__(threads=1)
+            self.calls = 0
+
+        def classify(self, inputs, batch_size=1024):
+            self.calls += 1
+            time.sleep(0.3)
+            return super().classify(inputs, batch_size)
+
+    slow = Slow()
+    sent = Sent(encode(Image.fromarray(paper(draw_number("481639", gap=-0.1)))), None)
+
+    async def scenario():
+        readers = Readers(1, 0)
+        with pytest.raises(ClientDisconnect):
+            await readers.run(Leaving(0.5), read_number, slow, sent)
+
+    asyncio.run(scenario())
+    stopped_at = slow.calls
+    slow.calls = 0
+    slow.read_number(sent.open()[0])
+    assert stopped_at < slow.calls  # it stopped before the end

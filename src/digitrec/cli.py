@@ -192,14 +192,17 @@ def _export(args) -> int:
 
 def _describe(name: str, r: dict) -> str:
     """One human line for a predict or read-number result."""
+    from .reading.predictor import REASONS
+
     if "number" in r:
         if not r["digits"]:
-            return f"{name}: refused - the picture is blank"
+            return f"{name}: refused - {REASONS.get(r['reason'], r['reason'])}"
         digits = ", ".join(
             f"{d['digit'] if not d['refused'] else '?'} {100 * d['confidence']:.1f}%"
             for d in r["digits"]
         )
-        lines = r["number"].replace("\n", " / ")  # several lines of digits on one line
+        # with the marks between digits (1,526); several lines of digits on one line
+        lines = r["written"].replace("\n", " / ")
         return f"{name}: {lines}  ({digits})"
     if r["refused"]:
         guess = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ from .preprocess import (
 )
 from .registry import BUNDLED, resolve, served_name
 from .registry import bundled_path as bundled_model_path
-from .segment import Segment, segment
+from .segment import Busy, Segment, Stop, segment
 
 BUNDLED_PAIR_READER = "pairs.onnx"
 
@@ -45,8 +45,14 @@ REASONS = {
     "blank": "the picture is blank",
     "not_a_digit": "this does not look like a digit",
     "unsure": "too unsure to say which digit",
+    "busy": "too busy to be a number: more pieces of ink than digits could make",
 }
-REASON_LABELS = {"blank": "blank", "not_a_digit": "not a digit", "unsure": "too unsure"}
+REASON_LABELS = {
+    "blank": "blank",
+    "not_a_digit": "not a digit",
+    "unsure": "too unsure",
+    "busy": "too busy",
+}
 # a refused answer whose top two classes hold at least this is unsure between them; one
 # whose top two hold less is no digit at all
 UNSURE_TOP_TWO = 0.8
@@ -96,9 +102,13 @@ def blank() -> Prediction:
 
 @dataclass
 class NumberReading:
-    """Several digits read from one picture: lines top to bottom, digits left to right."""
+    """Several digits read from one picture: lines top to bottom, digits left to right; the
+    marks written between them (",", ".", "-") in `marks`, per line (digits before, mark).
+    `reason` says why a picture with no digit read has none (else blank or None)."""
 
     lines: list[list[Prediction]]
+    marks: list[list[tuple[int, str]]] = field(default_factory=list)
+    why: str | None = None
 
     @property
     def digits(self) -> list[Prediction]:
@@ -109,20 +119,39 @@ class NumberReading:
         return not self.digits or any(p.refused for p in self.digits)
 
     @property
+    def reason(self) -> str | None:
+        if self.digits:
+            return None
+        return self.why or "blank"
+
+    @property
     def text(self) -> str:
         """The number as written; '?' for a digit the model refused; lines joined by newlines."""
         return "\n".join(
             "".join("?" if p.refused else str(p.digit) for p in line) for line in self.lines
         )
 
+    @property
+    def written(self) -> str:
+        """The text with the marks written between its digits (1,526; 10.000; 555-1234)."""
+        out = []
+        for k, line in enumerate(self.lines):
+            chars = ["?" if p.refused else str(p.digit) for p in line]
+            marks = self.marks[k] if k < len(self.marks) else []
+            for before, mark in sorted(marks, reverse=True):
+                chars.insert(before, mark)
+            out.append("".join(chars))
+        return "\n".join(out)
+
     def to_dict(self) -> dict:
         """The wire schema of a number: wire.NumberDict."""
         return {
             "number": self.text,
             "refused": self.refused,
-            "reason": "blank" if not self.digits else None,
+            "reason": self.reason,
             "lines": len(self.lines),
             "digits": [p.to_dict() for p in self.digits],
+            "written": self.written,
         }
 
 
@@ -195,43 +224,75 @@ class Predictor:
                 results[i] = p
         return results
 
-    def read_pair(self, ink: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities (2, 10) of the two touching digits in a piece of ink."""
-        x = fit_pair(ink)[None, None].astype(np.float32)
+    def read_pair(self, pieces: list[np.ndarray]) -> np.ndarray:
+        """Calibrated probabilities (N, 2, 10) of the two touching digits in each piece of
+        ink, read in one batch."""
+        x = np.stack([fit_pair(ink) for ink in pieces])[:, None].astype(np.float32)
         logits = self.pairs.logits(x).reshape(-1, 10)
-        return softmax(logits, self.pair_temperature)
+        return softmax(logits, self.pair_temperature).reshape(len(pieces), 2, 10)
 
-    def segment(self, ink: np.ndarray) -> list[list[Segment]]:
+    def segment(
+        self, ink: np.ndarray, stop: Stop | None = None, marks: bool = False
+    ) -> list[list[Segment]]:
         """The digits of an ink map (preprocess.picture_ink), lines of segments, cut and
         joined where this model reads them best (see segment.segment), each with the
         model's reading of it: its `input` in MNIST form and its `probabilities` (the pair
-        reader's for a digit read whole with its touching neighbour)."""
+        reader's for a digit read whole with its touching neighbour). Marks between digits
+        (segments with a `mark`) are not read, and left out unless `marks`; so are lines of
+        marks only."""
         readings = _Readings(self.classify)
-        lines = segment(ink, readings.confidences, self.read_pair if self.pairs else None)
+        lines = segment(ink, readings.confidences, self.read_pair if self.pairs else None, stop)
+        if not marks:
+            lines = [[s for s in line if s.mark is None] for line in lines]
+            lines = [line for line in lines if line]
         for line in lines:
-            for s, (x, p) in zip(line, readings.of([s.ink for s in line]), strict=True):
+            digits = [s for s in line if s.mark is None]
+            for s, (x, p) in zip(digits, readings.of([s.ink for s in digits]), strict=True):
                 s.input = x
                 if s.probabilities is None:
                     s.probabilities = p
         return lines
 
-    def read_number(self, image: ImageInput) -> NumberReading:
+    def read_number(self, image: ImageInput, stop: Stop | None = None) -> NumberReading:
         """Every digit in the picture: lines top to bottom, digits left to right, each with
-        its box (in the picture's pixels) and confidence."""
+        its box (in the picture's pixels) and confidence; marks between them (dots, commas,
+        dashes) apart. A picture too busy to be numbers is refused (reason busy); `stop`
+        (true once the caller no longer wants the answer) ends the work with
+        segment.Stopped."""
         try:
             ink, scale = picture_ink(image)
         except EmptyImageError:
             return NumberReading([])
-        lines = []
-        for line in self.segment(ink):
-            inputs = np.stack([s.input for s in line])
+        try:
+            found = self.segment(ink, stop, marks=True)
+        except Busy:
+            return NumberReading([], why="busy")
+        lines, marks = [], []
+        for line in found:
+            digits = [s for s in line if s.mark is None]
+            if not digits:
+                continue
+            inputs = np.stack([s.input for s in digits])
             # float32 as classify gives them, whatever a pair reader's backend gives
-            probs = np.stack([s.probabilities for s in line]).astype(np.float32, copy=False)
+            probs = np.stack([s.probabilities for s in digits]).astype(np.float32, copy=False)
             predictions = self.judge(probs, inputs)
-            for p, s in zip(predictions, line, strict=True):
+            for p, s in zip(predictions, digits, strict=True):
                 p.box = tuple(round(v / scale) for v in s.box)
             lines.append(predictions)
-        return NumberReading(lines)
+            # a mark counts between digits only: one before the first or after the last
+            # digit (a full stop, a dash drawn under) is dropped
+            before = 0
+            line_marks = []
+            for s in line:
+                if s.mark is None:
+                    before += 1
+                elif 0 < before < len(digits):
+                    line_marks.append((before, s.mark))
+            marks.append(line_marks)
+        if not lines:
+            # ink, but no digit: marks only (a dash, dots), or a rule alone
+            return NumberReading([], why="not_a_digit")
+        return NumberReading(lines, marks)
 
 
 class _Readings:
@@ -250,7 +311,7 @@ class _Readings:
         keys = [(p.shape, p.dtype.str, p.tobytes()) for p in pieces]
         new = {k: p for k, p in zip(keys, pieces, strict=True) if k not in self.known}
         if new:
-            inputs = np.stack([fit_and_centre(p) for p in new.values()])
+            inputs = np.stack([_fitted(p) for p in new.values()])
             for key, x, p in zip(new, inputs, self.classify(inputs), strict=True):
                 self.known[key] = (x, p)
         return [self.known[k] for k in keys]
@@ -258,3 +319,12 @@ class _Readings:
     def confidences(self, pieces: list[np.ndarray]) -> list[float]:
         """The `score` that segmentation consults."""
         return [float(p.max()) for _, p in self.of(pieces)]
+
+
+def _fitted(piece: np.ndarray) -> np.ndarray:
+    """A piece in MNIST form; one too faint to fit (no ink above preprocess's crop level) is
+    an empty field, which reads as no digit: a picture with ink is answered, never raises."""
+    try:
+        return fit_and_centre(piece)
+    except EmptyImageError:
+        return np.zeros((IMAGE_SIZE, IMAGE_SIZE), np.float32)

@@ -1,13 +1,21 @@
 """Split a picture of several digits into one ink map per digit, in reading order: lines top
-to bottom, digits left to right.
+to bottom, digits left to right; marks between digits (dots, commas, dashes) apart.
 
 Works on the ink map that preprocess.ink_map makes, cleaned of border lines and dust
-(preprocess.clean); specks are told once pieces are grouped into digits. Pieces of ink that
-overlap in x and nearly touch in y are one digit (a 5's detached bar, a 4 drawn in two
-strokes). With a recogniser (a `score` function the caller gives), neighbouring pieces that
-read better as one digit are joined, and a piece too wide for one digit, or one that reads
-as none, is cut along the paths that cross the least ink, or read whole as two digits by the
-pair reader (`read_pair`), whichever reading of the line is likeliest.
+(preprocess.clean) and of long rules (guide lines under or through the digits); specks are
+told once pieces are grouped into digits. Pieces of ink that overlap in x and nearly touch in
+y are one digit (a 5's detached bar, a 4 drawn in two strokes). With a recogniser (a `score`
+function the caller gives), neighbouring pieces that read better as one digit are joined,
+and a piece too wide for one digit, or one that reads as none, is over-cut along the paths
+that cross the least ink (valleys between digits); then the likeliest way to read it as a row
+of digits is searched for over those cuts (dynamic programming), every candidate digit read
+in one batch by the recogniser, and pairs of digits too entangled for any cut by the pair
+reader (`read_pair`).
+
+Work is bounded whatever the ink looks like: grouping is vectorised over at most MAX_PIECES
+pieces and MAX_CANDIDATES candidate digits (a busier picture is refused as `Busy`), the
+search over at most MAX_CUTS cuts a piece, each digit spanning at most MAX_SPAN of them; and
+the caller may stop the work (`stop`) between pieces.
 """
 
 from __future__ import annotations
@@ -18,36 +26,69 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..errors import EmptyImageError
+from ..errors import BadImageError, EmptyImageError
 from .preprocess import SPECK, clean, crop_to_ink, ink_components
 
 DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a digit's part
 SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
 SAME_DIGIT_GAP = 0.35  # ... if the vertical gap is under this share of the taller piece
 BAR_HEIGHT = 0.3  # a piece this flat beside a taller one (a share of its height) may be a bar
+BAR_LENGTH = 1.2  # ... unless it is longer than this times the taller one's height: a rule
 SAME_LINE_Y = 0.4  # y-overlap, as a share of the shorter digit, that makes one line
 WIDE = 1.15  # a digit wider than this times its height may be two touching digits
-SURELY_WIDE = 1.6  # ... and one wider than this is taken for two without the odds against
 SURE = 0.9  # ... and so may a narrower piece read with less confidence than this
 NARROW = 0.7  # ... unless it is narrower than this times its height
 STROKE = 0.3  # ink above this counts when looking for the thinnest place to cut
 OWN_REACH = 0.25  # ink this far from a digit's pieces (a share of its height) may be its own
-CUT_BAND = 0.5  # cuts are looked for this share of a digit's width either side of a guess
 TURN = 0.05  # what a cut path pays for each column it moves sideways (ink costs up to 1)
-DIGIT_ASPECT = 0.75  # a handwritten digit's usual width over its height
-MAX_TOUCHING = 4  # the most digits looked for in one piece of ink
 CLOSE = 0.15  # neighbours nearer than this share of their height may be one digit
 BROKEN = 0.5  # ... and so may an unreadable piece this near its neighbour
-EXTRA_DIGIT = 0.5  # the odds against a piece not too wide for one digit holding one more
 MAX_PIECES = 3  # the most pieces of ink joined into one digit
 PART_HEIGHT = 0.6  # a digit cut from a piece stands at least this share of its height
 GAP_SCALE = 0.25  # joining pieces across a gap of this share of their height costs a factor e
 SHORT = 0.6  # digits on a line are of a size: one shorter than this share of the line's
 # tallest is less likely a digit of its own than a piece of one (a 9's loop, a 6's stem)
 
+# Bounded work: a picture with more pieces than this (after dust) is too busy to be numbers
+BUSY_PIECES = 400
+MAX_CANDIDATES = 200  # ... and so is one with more candidate digits than this
+# The search over cuts of one piece of ink
+MAX_CUTS = 24  # candidate cuts looked at in one piece
+MAX_SPAN = 5  # the most cuts' worth of pieces (atoms) one digit spans, but for the whole
+CUT_SPACING = 0.15  # candidate cuts stand at least this share of the piece's height apart
+EDGE = 0.1  # ... and this far from its ends
+MAX_CROSSED = 4.0  # a cut crossing more strokes than this is no cut between digits
+CROSSING = 0.6  # what a cut costs (log odds) for each stroke it crosses
+DIGIT_ASPECT = 1.2  # a digit wider than this times its height pays ...
+TOO_WIDE = 2.0  # ... this (log odds) per unit of width beyond
+MAX_ASPECT = 1.7  # a candidate digit wider than this times its height is not looked at
+EXTRA_DIGIT = 0.3  # what each digit beyond the first costs (log odds): cut halves read too well
+PAIR_ASPECT = (0.8, 2.4)  # widths (times the height) of a piece the pair reader may read whole
+PAIR_COST = 0.5  # the pair reader's reading costs this (log odds) beyond a cut's
+# Marks: a flat candidate (height under this share of its width) is a dash or a rule
+FLAT = 0.35
+RULE = 2.0  # a horizontal run of ink longer than this times a digit's height is a rule
+MARK_SIZE = 0.35  # a candidate this small (share of the line's digit height) low on the line
+LOW = 0.55  # ... whose top is this far down the line is a dot or a comma
+COMMA = 1.3  # ... a comma if taller than this times its width, or reaching below the line
+
 Score = Callable[[list[np.ndarray]], list[float]]
-# the pair reader: a piece of ink holding two touching digits -> their probabilities (2, 10)
-ReadPair = Callable[[np.ndarray], np.ndarray]
+# the pair reader: pieces of ink each holding two touching digits -> probabilities (N, 2, 10)
+ReadPair = Callable[[list[np.ndarray]], np.ndarray]
+Stop = Callable[[], bool]  # true once the caller no longer wants the work
+
+
+class Busy(BadImageError):
+    """A picture too busy to be numbers (noise, texture, a page of dots): more pieces of
+    ink, or candidate digits, than bounded work can look at. read_number refuses it (reason
+    busy); elsewhere (the sheet reader) it is an unreadable picture."""
+
+    def __init__(self, what: str):
+        super().__init__(f"the picture is too busy to be numbers ({what}): crop it to the digits")
+
+
+class Stopped(Exception):
+    """The work was stopped by its caller (a client that left)."""
 
 
 @dataclass
@@ -58,28 +99,7 @@ class Segment:
     # touching neighbour, else the recogniser's once it has read it (Predictor.segment)
     probabilities: np.ndarray | None = None
     input: np.ndarray | None = None  # what the recogniser read: the ink in MNIST form
-
-
-class _Groups:
-    """Union-find over indices."""
-
-    def __init__(self, n: int):
-        self.parent = list(range(n))
-
-    def find(self, i: int) -> int:
-        while self.parent[i] != i:
-            self.parent[i] = self.parent[self.parent[i]]
-            i = self.parent[i]
-        return i
-
-    def join(self, i: int, j: int) -> None:
-        self.parent[self.find(i)] = self.find(j)
-
-    def sets(self) -> list[list[int]]:
-        out: dict[int, list[int]] = {}
-        for i in range(len(self.parent)):
-            out.setdefault(self.find(i), []).append(i)
-        return list(out.values())
+    mark: str | None = None  # not a digit but a mark between digits: ",", "." or "-"
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
@@ -133,28 +153,48 @@ class _Digit:
         return _Digit(_union_box([self.box, other.box]), self.members + other.members)
 
 
+def _pairs_joined(join: np.ndarray) -> list[list[int]]:
+    """The groups of indices that a symmetric boolean matrix of pairs joins, in order of
+    their first index (union-find over the pairs: few, for pictures of numbers)."""
+    parent = list(range(len(join)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(np.triu(join, 1)), strict=True):
+        parent[find(int(i))] = find(int(j))
+    groups: dict[int, list[int]] = {}
+    for k in range(len(parent)):
+        groups.setdefault(find(k), []).append(k)
+    return list(groups.values())
+
+
 def _digits_from_pieces(pieces: list[dict]) -> list[_Digit]:
-    groups = _Groups(len(pieces))
-    for i, a in enumerate(pieces):
-        at, al, ab, ar = a["box"]
-        for j in range(i + 1, len(pieces)):
-            bt, bl, bb, br = pieces[j]["box"]
-            x_overlap = _overlap(al, ar, bl, br)
-            gap = max(bt - ab, at - bb, 0)
-            taller = max(ab - at, bb - bt)
-            # a flat piece just above or below another that it overlaps at all is its bar
-            # (a 5's flag drawn out to the right), whatever the share of the overlap
-            bar = min(ab - at, bb - bt) <= BAR_HEIGHT * taller and x_overlap > 0
-            if (
-                bar or x_overlap >= SAME_DIGIT_X * min(ar - al, br - bl)
-            ) and gap <= SAME_DIGIT_GAP * taller:
-                groups.join(i, j)
+    """Pieces that overlap in x and nearly touch in y, as candidate digits: every pair
+    compared at once (numpy), so at most BUSY_PIECES of them."""
+    b = np.array([p["box"] for p in pieces], np.int64).reshape(-1, 4)
+    top, left, bottom, right = b.T
+    h, w = bottom - top, right - left
+    x_overlap = np.minimum(right[:, None], right) - np.maximum(left[:, None], left)
+    gap = np.maximum(np.maximum(top[None, :] - bottom[:, None], top[:, None] - bottom), 0)
+    taller = np.maximum(h[:, None], h)
+    flatter = np.minimum(h[:, None], h)
+    longer = np.where(h[:, None] <= h, w[:, None], w)  # the flatter one's width
+    # a flat piece just above or below another that it overlaps at all is its bar (a 5's
+    # flag drawn out to the right), whatever the share of the overlap; not a rule under
+    # several digits
+    bar = (flatter <= BAR_HEIGHT * taller) & (x_overlap > 0) & (longer <= BAR_LENGTH * taller)
+    near = x_overlap >= SAME_DIGIT_X * np.minimum(w[:, None], w)
+    join = (bar | near) & (gap <= SAME_DIGIT_GAP * taller)
     return [
         _Digit(
             _union_box([pieces[m]["box"] for m in members]),
             [pieces[m]["label"] for m in members],
         )
-        for members in groups.sets()
+        for members in _pairs_joined(join)
     ]
 
 
@@ -187,150 +227,269 @@ def _without_specks(digits: list[_Digit], pieces: list[dict]) -> list[_Digit]:
 
 
 def _lines(digits: list[_Digit]) -> list[list[_Digit]]:
-    groups = _Groups(len(digits))
-    for i, a in enumerate(digits):
-        for j in range(i + 1, len(digits)):
-            b = digits[j]
-            overlap = _overlap(a.top, a.bottom, b.top, b.bottom)
-            if overlap >= SAME_LINE_Y * min(a.bottom - a.top, b.bottom - b.top):
-                groups.join(i, j)
-    lines = [sorted((digits[m] for m in ms), key=lambda d: d.left) for ms in groups.sets()]
+    top = np.array([d.top for d in digits])
+    bottom = np.array([d.bottom for d in digits])
+    overlap = np.minimum(bottom[:, None], bottom) - np.maximum(top[:, None], top)
+    h = bottom - top
+    join = overlap >= SAME_LINE_Y * np.minimum(h[:, None], h)
+    lines = [sorted((digits[m] for m in ms), key=lambda d: d.left) for ms in _pairs_joined(join)]
     return sorted(lines, key=lambda line: min(d.top for d in line))
 
 
-def _straight_cuts(ink: np.ndarray, lo: int, hi: int, count: int) -> list[np.ndarray]:
-    """Vertical cuts at the columns between lo and hi that meet the least ink."""
-    profile = (ink[:, lo:hi] > STROKE).sum(axis=0)
-    columns = lo + np.argsort(profile, kind="stable")[:count]
-    return [np.full(ink.shape[0], c) for c in sorted(columns)]
+def _long_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """The pixels of a mask in horizontal runs of at least `length`."""
+    h, w = mask.shape
+    padded = np.zeros((h, w + 2), bool)
+    padded[:, 1:-1] = mask
+    edges = np.diff(padded.view(np.int8), axis=1)
+    rows, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    out = np.zeros((h, w + 1), np.int32)
+    long = ends - starts >= length
+    np.add.at(out, (rows[long], starts[long]), 1)
+    np.add.at(out, (rows[long], ends[long]), -1)
+    return np.cumsum(out, axis=1)[:, :w] > 0
+
+
+def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
+    """The ink less long horizontal rules (a guide line under or through the digits, a
+    crossed-out line): runs of ink longer than RULE times the digits' usual height."""
+    heaviest = max(p["mass"] for p in pieces)
+    heights = [p["box"][2] - p["box"][0] for p in pieces if p["mass"] >= SPECK * heaviest]
+    length = int(RULE * float(np.median(heights))) if heights else 0
+    if length < 8 or length >= ink.shape[1]:
+        return ink
+    rules = _long_runs(ink > STROKE, length)
+    if not rules.any():
+        return ink
+    rules = ndi.binary_dilation(rules, structure=np.ones((3, 1), bool), iterations=2)
+    return np.where(rules, 0.0, ink).astype(np.float32)
 
 
 def _seams(ink: np.ndarray, lo: int, hi: int, count: int) -> list[np.ndarray]:
     """Cut paths from the top row to the bottom, between columns lo and hi, that cross the
     least ink while moving at most one column a row: they pass between two digits whose
     strokes overlap left to right, where no straight cut can."""
-    h, n = ink.shape[0], hi - lo
-    cost = ink[:, lo:hi].astype(np.float64)
+    paths, acc = _all_seams(ink[:, lo:hi])
+    chosen: list[np.ndarray] = []
+    for end in np.argsort(acc, kind="stable"):
+        path = paths[:, end]
+        if all(np.abs(path - other).mean() >= 1.5 for other in chosen):
+            chosen.append(path)
+            if len(chosen) == count:
+                break
+    return [lo + path for path in chosen]
+
+
+def _all_seams(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every bottom column, the top-to-bottom path that crosses the least ink to it
+    (moving at most a column a row, TURN a move): paths (h, w) of columns, and their costs."""
+    h, n = ink.shape
+    cost = ink.astype(np.float64)
     acc = cost[0].copy()
     came_from = np.zeros((h, n), np.int8)  # -1, 0, 1: the previous row's column offset
-    columns = np.arange(n)
+    from_left = np.full(n, np.inf)
+    from_right = np.full(n, np.inf)
     for y in range(1, h):
-        options = np.stack([np.r_[np.inf, acc[:-1]] + TURN, acc, np.r_[acc[1:], np.inf] + TURN])
-        choice = options.argmin(axis=0)
-        came_from[y] = choice - 1
-        acc = options[choice, columns] + cost[y]
-    paths: list[np.ndarray] = []
-    for end in np.argsort(acc, kind="stable"):
-        path = np.empty(h, np.int64)
-        x = int(end)
-        for y in range(h - 1, -1, -1):
-            path[y] = x
-            x += int(came_from[y, x])
-        if all(np.abs(path - other).mean() >= 1.5 for other in paths):
-            paths.append(path)
-            if len(paths) == count:
-                break
-    return [lo + path for path in paths]
+        from_left[1:] = acc[:-1]
+        from_right[:-1] = acc[1:]
+        step = came_from[y]
+        left = from_left + TURN < acc
+        np.copyto(acc, from_left + TURN, where=left)
+        step[left] = -1
+        right = from_right + TURN < acc
+        np.copyto(acc, from_right + TURN, where=right)
+        step[right] = 1
+        acc += cost[y]
+    paths = np.empty((h, n), np.int64)
+    x = np.arange(n)
+    for y in range(h - 1, -1, -1):
+        paths[y] = x
+        x = x + came_from[y, x]
+    return paths, acc
 
 
-def _cuts(ink: np.ndarray, near: float) -> list[np.ndarray]:
-    """Candidate cuts (the column the cut passes in each row) around column `near`."""
-    w = ink.shape[1]
-    half = max(2, int(CUT_BAND * near))
-    lo, hi = max(1, int(near) - half), min(w - 1, int(near) + half + 1)
-    if hi <= lo:
-        return []
-    return _straight_cuts(ink, lo, hi, 4) + _seams(ink, lo, hi, 3)
+def _candidate_cuts(ink: np.ndarray, pen: float) -> tuple[list[np.ndarray], list[float]]:
+    """Over-segmentation: cut paths through the valleys of a piece (the least ink from top
+    to bottom) and straight cuts at the columns of least ink, at most MAX_CUTS, each at
+    least CUT_SPACING from the others, and how many strokes each crosses."""
+    h, w = ink.shape
+    mask = ink > STROKE
+    seams, acc = _all_seams(np.where(mask, ink, 0.0))
+    straight = np.broadcast_to(np.arange(w), (h, w))
+    paths = np.concatenate([seams, straight], axis=1)  # (h, 2w): every candidate
+    on_ink = np.take_along_axis(mask, paths, axis=1)
+    strokes = on_ink[0].astype(np.float64) + (on_ink[1:] & ~on_ink[:-1]).sum(axis=0)
+    amount = np.concatenate([acc, mask.sum(axis=0)]) / max(pen, 1.0)
+    margin = max(2, int(EDGE * h))
+    spacing = max(2, int(CUT_SPACING * h))
+    most = min(MAX_CUTS, 2 * int(np.ceil(w / (0.5 * h))) + 1)
+    middles = paths.mean(axis=0)
+    order = np.lexsort((np.abs(middles - w / 2), amount, strokes))
+    chosen: list[int] = []
+    taken = np.zeros(w + 1, bool)  # around the middles of the paths chosen
+    for k in order.tolist():
+        if strokes[k] > MAX_CROSSED or len(chosen) == most:
+            break
+        middle = int(round(middles[k]))
+        if middle < margin or middle > w - margin or taken[middle]:
+            continue
+        chosen.append(k)
+        taken[max(0, middle - spacing) : middle + spacing + 1] = True
+    chosen.sort(key=lambda k: float(middles[k]))
+    return [np.ascontiguousarray(paths[:, k]) for k in chosen], [float(strokes[k]) for k in chosen]
+
+
+def _between(ink: np.ndarray, left: np.ndarray | None, right: np.ndarray | None):
+    """The ink between two cut paths (None: the piece's own edge), cropped, with its left
+    and top offsets; None if there is none."""
+    columns = np.arange(ink.shape[1])[None, :]
+    keep = np.ones(ink.shape, bool)
+    if left is not None:
+        keep &= columns >= left[:, None]
+    if right is not None:
+        keep &= columns < right[:, None]
+    return crop_to_ink(np.where(keep, ink, 0.0), STROKE)
+
+
+def _log(p) -> float:
+    return float(np.log(max(float(p), 1e-9)))
+
+
+def _wide(crop: np.ndarray) -> float:
+    """What a candidate digit pays for being wider than a digit is."""
+    h, w = crop.shape
+    return TOO_WIDE * max(0.0, w / h - DIGIT_ASPECT)
 
 
 Parts = list[tuple[np.ndarray, int, int]]  # (ink, left offset, top offset)
 
 
-def _split_at(ink: np.ndarray, cut: np.ndarray) -> tuple[tuple, tuple] | None:
-    """The ink left and right of a cut, each cropped, with its offsets; None if a side
-    holds no ink."""
-    left_of_cut = np.arange(ink.shape[1])[None, :] < cut[:, None]
-    left = crop_to_ink(np.where(left_of_cut, ink, 0.0), STROKE)
-    right = crop_to_ink(np.where(left_of_cut, 0.0, ink), STROKE)
-    return None if left is None or right is None else (left, right)
-
-
-def _log(confidences) -> float:
-    return float(np.log(np.maximum(np.asarray(confidences, dtype=np.float64), 1e-9)).sum())
-
-
-def _split_into(
-    ink: np.ndarray, k: int, score: Score, height: int | None = None
-) -> tuple[Parts, list[float]]:
-    """The likeliest reading of a piece as k digits side by side, and their confidences.
-    Each part must stand at least PART_HEIGHT of the piece's `height`: digits on a line are
-    of a size, and a digit cut in half still reads as a digit once fitted into 20x20."""
-    if k == 1:
-        return [(ink, 0, 0)], score([ink])
-    height = height or ink.shape[0]
-    splits = [
-        s
-        for s in (_split_at(ink, cut) for cut in _cuts(ink, ink.shape[1] / k))
-        if s and min(s[0][0].shape[0], s[1][0].shape[0]) >= PART_HEIGHT * height
-    ]
-    if not splits:
-        return [], []
-    lefts = score([left[0] for left, _ in splits])
-    rights = score([right[0] for _, right in splits]) if k == 2 else None
-    best: Parts = []
-    best_conf: list[float] = []
-    for i in np.argsort(lefts)[::-1]:
-        (left, right), left_conf = splits[i], lefts[i]
-        if best and np.log(left_conf) <= _log(best_conf):
-            break  # the rest read worse on their left alone
-        if rights is not None:
-            right_parts, right_conf = [(right[0], 0, 0)], [rights[i]]
+def _read_row(
+    ink: np.ndarray, score: Score, read_pair: ReadPair | None, height: int, pen: float
+) -> tuple[Parts, list[np.ndarray | None]]:
+    """The likeliest reading of a piece of ink as a row of touching digits: a path through
+    its candidate cuts (dynamic programming), each stretch between two chosen cuts read as a
+    digit by the recogniser, or as two by the pair reader, paying for the strokes each cut
+    crosses, for digits too wide, and for each digit beyond the first. Every stretch is read
+    in one batch. Returns the parts, and for each the pair reader's probabilities (or None)."""
+    cuts, crossed = _candidate_cuts(ink, pen)
+    edges: list[np.ndarray | None] = [None, *cuts, None]
+    paid = [0.0, *(CROSSING * c for c in crossed), 0.0]
+    n = len(edges)
+    stretches: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
+    for i in range(n - 1):
+        for j in [*range(i + 1, min(n, i + MAX_SPAN + 1)), *([n - 1] if i == 0 else [])]:
+            if (i, j) in stretches:
+                continue
+            found = _between(ink, edges[i], edges[j])
+            if found is None:
+                continue
+            crop = found[0]
+            whole = i == 0 and j == n - 1
+            if not whole and (
+                crop.shape[0] < PART_HEIGHT * height or crop.shape[1] > MAX_ASPECT * crop.shape[0]
+            ):
+                continue
+            stretches[i, j] = found
+    keys = list(stretches)
+    confidences = score([stretches[k][0] for k in keys]) if keys else []
+    value = {k: _log(c) - _wide(stretches[k][0]) for k, c in zip(keys, confidences, strict=True)}
+    pairs: dict[tuple[int, int], np.ndarray] = {}
+    if read_pair is not None:
+        wanted = [
+            k
+            for k in keys
+            if PAIR_ASPECT[0] * stretches[k][0].shape[0]
+            <= stretches[k][0].shape[1]
+            <= PAIR_ASPECT[1] * stretches[k][0].shape[0]
+        ]
+        if wanted:
+            for k, p in zip(wanted, read_pair([stretches[k][0] for k in wanted]), strict=True):
+                pairs[k] = np.asarray(p)
+    # best[j]: the likeliest reading of the piece up to edge j, and how it was reached
+    best = [0.0] + [-np.inf] * (n - 1)
+    came: list[tuple[int, bool]] = [(0, False)] * n
+    for j in range(1, n):
+        for i in sorted({*range(max(0, j - MAX_SPAN), j), *([0] if j == n - 1 else [])}):
+            if best[i] == -np.inf or (i, j) not in stretches:
+                continue
+            extra = 0.0 if i == 0 else EXTRA_DIGIT
+            if (i, j) in value:
+                v = best[i] + value[i, j] - paid[i] - extra
+                if v > best[j]:
+                    best[j], came[j] = v, (i, False)
+            if (i, j) in pairs:
+                p = pairs[i, j].max(axis=1)
+                v = best[i] + _log(p[0]) + _log(p[1]) - paid[i] - extra - EXTRA_DIGIT - PAIR_COST
+                if v > best[j]:
+                    best[j], came[j] = v, (i, True)
+    if best[-1] == -np.inf:
+        return [(ink, 0, 0)], [None]
+    parts: Parts = []
+    readings: list[np.ndarray | None] = []
+    j = n - 1
+    while j > 0:
+        i, pair = came[j]
+        crop, dx, dy = stretches[i, j]
+        if pair:
+            halves = _halves(crop)
+            parts[:0] = [(p, x + dx, y + dy) for p, x, y in halves]
+            readings[:0] = list(pairs[i, j])
         else:
-            right_parts, right_conf = _split_into(right[0], k - 1, score, height)
-        if right_parts and (not best or _log([left_conf, *right_conf]) > _log(best_conf)):
-            best_conf = [left_conf, *right_conf]
-            best = [left] + [(p, x + right[1], y + right[2]) for p, x, y in right_parts]
-    return best, best_conf
+            parts.insert(0, (crop, dx, dy))
+            readings.insert(0, None)
+        j = i
+    return parts, readings
 
 
 def _halves(ink: np.ndarray) -> Parts:
-    """Two parts split down the middle: the boxes of a pair no cut reads apart."""
-    mid = ink.shape[1] // 2
-    cut = _split_at(ink, np.full(ink.shape[0], mid))
-    return list(cut) if cut else [(ink[:, :mid], 0, 0), (ink[:, mid:], mid, 0)]
+    """Two parts split at the path crossing the least ink near the middle: the boxes of a
+    pair the pair reader read whole."""
+    w = ink.shape[1]
+    lo, hi = max(1, w // 4), max(2, 3 * w // 4)
+    cut = _seams(ink, lo, hi, 1)
+    parts = []
+    if cut:
+        left, right = _between(ink, None, cut[0]), _between(ink, cut[0], None)
+        if left is not None and right is not None:
+            parts = [left, right]
+    mid = w // 2
+    return parts or [(ink[:, :mid], 0, 0), (ink[:, mid:], mid, 0)]
 
 
-def _best_split(
-    ink: np.ndarray, score: Score, read_pair: ReadPair | None = None
-) -> tuple[Parts, np.ndarray | None]:
-    """One digit, or several touching ones cut apart. Cuts are tried for a piece too wide
-    for one digit, or one the recogniser does not read as a digit (two digits run together
-    look like no digit at all). Two digits may also be read whole by the pair reader, when
-    they overlap too much for any cut: then the pair's probabilities (2, 10) come back with
-    the parts of the best cut. Of the readings, the likeliest wins, each digit beyond the
-    first costing EXTRA_DIGIT unless the piece is too wide for one: a recogniser reads the
-    pieces of a cut digit too willingly."""
-    h, w = ink.shape
-    best, confidences = _split_into(ink, 1, score)
-    pair = None
-    if w <= WIDE * h and (confidences[0] >= SURE or w <= NARROW * h):
-        return best, pair
-    extra = 0.0 if w > SURELY_WIDE * h else np.log(EXTRA_DIGIT)
-    likeliest = _log(confidences)
-    guess = max(2, round(w / (DIGIT_ASPECT * h)))
-    for k in range(2, min(MAX_TOUCHING, guess + 1) + 1):
-        if len(best) > 1 and min(confidences) >= SURE:
-            break  # the fewest digits that read well: halves of a 0 may read as two 1s
-        parts, conf = _split_into(ink, k, score)
-        probabilities = None
-        if k == 2 and read_pair is not None:
-            whole = read_pair(ink)
-            if not parts or _log(whole.max(axis=1)) > _log(conf):
-                parts, conf, probabilities = parts or _halves(ink), list(whole.max(1)), whole
-        if parts and _log(conf) + (k - 1) * extra > likeliest:
-            best, confidences, pair = parts, conf, probabilities
-            likeliest = _log(conf) + (k - 1) * extra
-    return best, pair
+def _mark(d: _Digit, line: list[_Digit], tallest: int, baseline: float) -> str | None:
+    """Whether a candidate is a mark between digits rather than a digit: a dash (flat, and
+    beside the digits rather than over or under one), or a dot or a comma (small, low on
+    the line)."""
+    h, w = d.bottom - d.top, d.right - d.left
+    if h <= FLAT * w:
+        beside = all(
+            _overlap(d.left, d.right, o.left, o.right) < 0.3 * w for o in line if o is not d
+        )
+        return "-" if beside else None
+    if len(line) < 2 or h > MARK_SIZE * tallest or w > MARK_SIZE * tallest:
+        return None
+    line_top = baseline - tallest
+    if d.top < line_top + LOW * tallest:
+        return None
+    return "," if h > COMMA * w or d.bottom > baseline + 0.15 * tallest else "."
+
+
+def _marks(line: list[_Digit]) -> dict[int, str]:
+    """The marks of a line: index -> ',', '.' or '-'."""
+    tall = [d for d in line if d.bottom - d.top > FLAT * (d.right - d.left)]
+    if not tall:
+        return {i: "-" for i in range(len(line))}
+    tallest = max(d.bottom - d.top for d in tall)
+    big = [d.bottom for d in tall if d.bottom - d.top >= 0.6 * tallest]
+    baseline = float(np.median(big))
+    out = {}
+    for i, d in enumerate(line):
+        mark = _mark(d, line, tallest, baseline)
+        if mark:
+            out[i] = mark
+    return out
 
 
 def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]:
@@ -367,6 +526,8 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
     alone = [
         likely(d, c) for d, c in zip(line, score([d.ink(ink, owners) for d in line]), strict=True)
     ]
+    # only runs that may be joined are read: pieces that nearly touch, or one unreadable
+    runs = {(i, j): d for (i, j), d in runs.items() if d.close or min(alone[i:j]) < SURE}
     together = {
         key: likely(d, c)
         for (key, d), c in zip(
@@ -382,7 +543,7 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
             else:
                 worst = min(alone[i:j])
                 p = together.get((i, j), 0.0)
-                if p <= worst or not (runs[i, j].close or worst < SURE):
+                if p <= worst:
                     continue
             if likeliest[i] + np.log(max(p, 1e-9)) > likeliest[j]:
                 likeliest[j], start[j] = likeliest[i] + np.log(max(p, 1e-9)), i
@@ -394,34 +555,81 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
     return out[::-1]
 
 
+def _check(stop: Stop | None) -> None:
+    if stop is not None and stop():
+        raise Stopped
+
+
+def _single(w: int, h: int, confidence: float) -> bool:
+    """A piece read as one digit without looking for cuts: not too wide for one, and read
+    confidently (or too narrow for two)."""
+    return w <= WIDE * h and (confidence >= SURE or w <= NARROW * h)
+
+
+def _pen(ink: np.ndarray) -> float:
+    """The pen's width: twice the widest distance to the stroke's edge along its middle,
+    about; four times the mean distance inside the ink."""
+    mask = ink > STROKE
+    if not mask.any():
+        return 1.0
+    return max(1.0, 4.0 * float(ndi.distance_transform_edt(mask)[mask].mean()))
+
+
 def segment(
-    ink: np.ndarray, score: Score | None = None, read_pair: ReadPair | None = None
+    ink: np.ndarray,
+    score: Score | None = None,
+    read_pair: ReadPair | None = None,
+    stop: Stop | None = None,
 ) -> list[list[Segment]]:
-    """Digits of an ink map, as lines (top to bottom) of segments (left to right).
+    """Digits of an ink map, as lines (top to bottom) of segments (left to right); marks
+    between digits (dots, commas, dashes) come as segments with their `mark` (a line may
+    hold marks only: a dash alone).
     With a `score` (confidences of pieces read as digits), pieces that read better joined
-    are joined and pieces too wide for one digit are cut where that reads better; with
-    `read_pair`, two touching digits may be read whole."""
+    are joined and pieces too wide for one digit, or read as none, are cut where that reads
+    best; with `read_pair`, two touching digits may be read whole. Raises Busy for a picture
+    too busy to be numbers, Stopped once `stop()` is true."""
     try:
         # border lines and dust go first; specks are told only once pieces are grouped
         # into digits: a 7's faint bar may weigh less than a twentieth of a bold 8 beside it
         ink = clean(ink, DUST)
+        labels, pieces = ink_components(ink)
+        if len(pieces) > BUSY_PIECES:
+            raise Busy(f"{len(pieces)} pieces of ink")
+        ruled = _without_rules(ink, pieces)
+        if ruled is not ink:
+            ink = clean(ruled, DUST)
+            labels, pieces = ink_components(ink)
     except EmptyImageError:
         return []
-    labels, pieces = ink_components(ink)
+    _check(stop)
+    candidates = _without_specks(_digits_from_pieces(pieces), pieces)
+    if len(candidates) > MAX_CANDIDATES:
+        raise Busy(f"{len(candidates)} candidate digits")
     owners = _owners(ink, labels)
     lines = []
-    for digits in _lines(_without_specks(_digits_from_pieces(pieces), pieces)):
-        if score:
+    for line in _lines(candidates):
+        _check(stop)
+        found = _marks(line)
+        digits = [d for i, d in enumerate(line) if i not in found]
+        if score and digits:
             digits = _merge_broken(digits, ink, owners, score)
         segments = []
         for d in digits:
+            _check(stop)
             digit_ink, left, top = d.cut(ink, owners)
-            parts, pair = (
-                _best_split(digit_ink, score, read_pair) if score else ([(digit_ink, 0, 0)], None)
-            )
-            for i, (part, dx, dy) in enumerate(parts):
-                h, w = part.shape
-                box = (left + dx, top + dy, left + dx + w, top + dy + h)
-                segments.append(Segment(box, part, None if pair is None else pair[i]))
+            h, w = digit_ink.shape
+            parts: Parts = [(digit_ink, 0, 0)]
+            readings: list[np.ndarray | None] = [None]
+            if score and not _single(w, h, score([digit_ink])[0]):
+                parts, readings = _read_row(digit_ink, score, read_pair, h, _pen(digit_ink))
+            for (part, dx, dy), reading in zip(parts, readings, strict=True):
+                ph, pw = part.shape
+                box = (left + dx, top + dy, left + dx + pw, top + dy + ph)
+                segments.append(Segment(box, part, reading))
+        for i, mark in found.items():
+            d = line[i]
+            box = (d.left, d.top, d.right, d.bottom)
+            segments.append(Segment(box, d.ink(ink, owners), mark=mark))
+        segments.sort(key=lambda s: (s.box[0] + s.box[2]) / 2)
         lines.append(segments)
     return lines

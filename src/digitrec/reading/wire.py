@@ -39,6 +39,13 @@ class NumberDict(TypedDict):
 
     number: Annotated[str, "the digits as written; '?' for a refused one"]
     refused: Annotated[bool, "true when blank or when any digit was refused"]
-    reason: Annotated[str | None, "blank when no digit was found, else null"]
+    reason: Annotated[
+        str | None,
+        "why no digit was found (blank; not_a_digit: marks only; busy: too busy to be a "
+        "number), else null",
+    ]
     lines: Annotated[int, "lines of digits found, top to bottom"]
     digits: Annotated[list[BoxedDigitDict], "each digit, lines top to bottom, left to right"]
+    written: Annotated[
+        str, "the digits with the marks written between them (',', '.', '-'): 1,526 for 1526"
+    ]

@@ -20,12 +20,17 @@ Either way the work is bounded per worker: `threads` readings at once, and `queu
 waiting for a turn; a burst past both is answered at once with 503 `busy` and Retry-After
 rather than held as memory and promised work. A request whose client has left by the time
 its turn comes is not read at all, and a turn is held until its reading has really ended
-(a reading cannot be interrupted, so a cancelled request must not free its turn early).
+(a cancelled request must not free its turn early). While a picture is read, the client is
+watched (every WATCH seconds): once it has left, the reading is asked to stop, and a
+reading of a number (the one that may take long: segmentation's search) stops at its next
+check (`stop_asked`), answered 499 like a client gone before its turn. A thread is asked
+through a flag of its own; a reading process through its slot in an array shared with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -44,12 +49,14 @@ from starlette.requests import ClientDisconnect, Request
 
 from ..errors import DigitrecError
 from ..reading.predictor import NumberReading, Prediction, Predictor
+from ..reading.segment import Stopped
 from .payload import ApiError, Sent, form_fields, png_pixels
 from .schemas import FeedbackFields
 
 T = TypeVar("T")
 THREAD_PIXELS = 160_000  # the page's pads are 280x280 and 560x280
 RETRY_AFTER = 1  # seconds: a picture is read in well under that, a queue drains in a few
+WATCH = 0.1  # seconds between looks at whether a reading's client is still there
 
 
 class Busy(ApiError):
@@ -71,7 +78,7 @@ def read_digit(predictor: Predictor, sent: Sent) -> Prediction:
 
 
 def read_number(predictor: Predictor, sent: Sent) -> NumberReading:
-    return predictor.read_number(sent.open()[0])
+    return predictor.read_number(sent.open()[0], stop=stop_asked)
 
 
 def check_feedback(predictor: Predictor, sent: Sent) -> tuple[bytes, Any]:
@@ -93,9 +100,29 @@ def light(sent: Sent) -> bool:
     return pixels is not None and pixels <= THREAD_PIXELS
 
 
+# ---------------------------------------------------------------- whether to stop
+
+_job = threading.local()  # .stop: the running task's "has my client left?", in its thread
+
+
+def stop_asked() -> bool:
+    """Whether the client of the reading running in this thread has left (a task's check)."""
+    stop = getattr(_job, "stop", None)
+    return bool(stop is not None and stop())
+
+
+def _run_stoppable(stop: Callable[[], bool], task: Callable, *args):
+    _job.stop = stop
+    try:
+        return task(*args)
+    finally:
+        _job.stop = None
+
+
 # ---------------------------------------------------------------- inside a reading process
 
 _model: tuple[tuple, Predictor] | None = None  # this process's model, and its key
+_flags = None  # this process's view of the flags its parent sets when a client leaves
 
 
 def _use_model(key: tuple) -> Predictor:
@@ -108,7 +135,9 @@ def _use_model(key: tuple) -> Predictor:
     return _model[1]
 
 
-def _start_process(key: tuple) -> None:
+def _start_process(key: tuple, flags=None) -> None:
+    global _flags
+    _flags = flags
     _use_model(key)
 
 
@@ -117,11 +146,19 @@ def _started() -> int:
     return os.getpid()
 
 
-def _in_process(task: Callable, key: tuple, *args) -> tuple[str, Any]:
-    """Run `task` on this process's model. Exceptions come back as plain values: one the
-    parent failed to unpickle would break the whole pool."""
+def _in_process(task: Callable, key: tuple, slot: int, *args) -> tuple[str, Any]:
+    """Run `task` on this process's model, stopping once the flag in `slot` is set.
+    Exceptions come back as plain values: one the parent failed to unpickle would break
+    the whole pool."""
+    flags = _flags
+
+    def stop() -> bool:
+        return flags is not None and flags[slot] != 0
+
     try:
-        return "ok", task(_use_model(key), *args)
+        return "ok", _run_stoppable(stop, task, _use_model(key), *args)
+    except Stopped:
+        return "stopped", None
     except ApiError as e:
         return "api", (e.status_code, e.code, e.message)
     except DigitrecError as e:
@@ -133,6 +170,8 @@ def _in_process(task: Callable, key: tuple, *args) -> tuple[str, Any]:
 def _unwrap(kind: str, value: Any):
     if kind == "ok":
         return value
+    if kind == "stopped":
+        raise ClientDisconnect()
     if kind == "api":
         raise ApiError(*value)
     if kind == "digitrec":
@@ -163,6 +202,11 @@ class Readers:
         self._loads: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._count = itertools.count()
         self.read_in = {"thread": 0, "process": 0}  # readings started in each, so far
+        self.stopped = 0  # readings stopped because their client left
+        # one flag per reading process's turn, set when that turn's client leaves
+        self._context = multiprocessing.get_context("spawn")
+        self._flags = self._context.RawArray("b", threads) if processes else None
+        self._slots = list(range(threads))
 
     def _key(self, predictor: Predictor) -> tuple:
         n = self._loads.setdefault(predictor, next(self._count))
@@ -173,9 +217,9 @@ class Readers:
         # event loop's helpers) may inherit a lock held forever
         return ProcessPoolExecutor(
             self.threads,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=self._context,
             initializer=_start_process,
-            initargs=(self._key(predictor),),
+            initargs=(self._key(predictor), self._flags),
         )
 
     def _submit(self, pool: ProcessPoolExecutor, *job):
@@ -218,20 +262,51 @@ class Readers:
                     raise ClientDisconnect()
                 if self.pool is None or light(sent):
                     self.read_in["thread"] += 1
+                    gone = threading.Event()
                     # the thread is waited for even if this task is cancelled (anyio's
                     # default), so the turn is held while it really runs
-                    return await run_in_threadpool(task, predictor, sent)
+                    async with self._watching(request, gone.set):
+                        try:
+                            return await run_in_threadpool(
+                                _run_stoppable, gone.is_set, task, predictor, sent
+                            )
+                        except Stopped:
+                            raise ClientDisconnect() from None
                 self.read_in["process"] += 1
-                return await self._in_process(task, predictor, sent)
+                return await self._in_process(request, task, predictor, sent)
         finally:
             self.admitted -= 1
 
-    async def _in_process(self, task, predictor: Predictor, sent: Sent):
-        pool = self.pool
-        future = self._submit(pool, _in_process, task, self._key(predictor), sent)
+    @contextlib.asynccontextmanager
+    async def _watching(self, request: Request, left: Callable[[], None]):
+        """Call `left` if the request's client leaves while the body of the `with` runs."""
+
+        async def watch():
+            while not await request.is_disconnected():
+                await asyncio.sleep(WATCH)
+            self.stopped += 1
+            left()
+
+        watcher = asyncio.ensure_future(watch())
         try:
-            with anyio.CancelScope(shield=True):  # hold the turn until the process is done
-                kind, value = await asyncio.wrap_future(future)
+            yield
+        finally:
+            watcher.cancel()
+
+    async def _in_process(self, request: Request, task, predictor: Predictor, sent: Sent):
+        pool = self.pool
+        slot = self._slots.pop()
+        flags = self._flags
+        flags[slot] = 0
+
+        def left() -> None:
+            flags[slot] = 1
+
+        future = self._submit(pool, _in_process, task, self._key(predictor), slot, sent)
+        try:
+            async with self._watching(request, left):
+                with anyio.CancelScope(shield=True):  # hold the turn until the process is done
+                    kind, value = await asyncio.wrap_future(future)
         except BrokenProcessPool:
             # a reading process died (killed for memory, a crash in a decoder): every
             # reading in flight is lost with it; a new pool serves the next ones
@@ -244,4 +319,6 @@ class Readers:
                 "the process reading this picture stopped; try again in a moment",
                 headers={"Retry-After": str(RETRY_AFTER)},
             )
+        finally:
+            self._slots.append(slot)
         return _unwrap(kind, value)

@@ -345,7 +345,7 @@ function showNumber(body, src) {
     const detail = unread
       ? `? marks ${unread === 1 ? "a digit" : `${unread} digits`} it would not read · `
       : "";
-    setAnswer("read", body.number.replace(/\n/g, " / "), detail + modelLine(body));
+    setAnswer("read", body.written.replace(/\n/g, " / "), detail + modelLine(body));
   }
   const list = $("digits");
   list.replaceChildren(

@@ -1,0 +1,260 @@
+"""How well `read_number` reads numbers that real people wrote, and what it costs.
+
+    DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
+        [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
+        [--json FILE] [--failures DIR] [--no-hostile]
+
+Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
+pictures, black on white; no dev writer is in any training split): each digit is cropped to
+its ink and the digits are put side by side on one line, bottoms aligned with a little
+jitter, with one of four kinds of gap between neighbours:
+
+- wide: 20-50 px apart; small: 2-10 px apart;
+- touching: -2..0 px (their boxes meet or overlap by up to 2 px);
+- overlapping: their boxes overlap by 3-8 px (the ink is the union of both).
+
+Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
+whole-number exact match, digit count right, and of the numbers with the right count but
+a wrong reading, how many are wrong by one digit (the digit model's misreadings rather than
+segmentation's); time per number (median, p99; wall and CPU of this process).
+
+Then the hostile pictures: a 640x640 grid of 2x2 dots every 4 px, 16 short dashes, a
+single dash, about 1 MB of noise; each with its answer and CPU time (the floor: answered
+or refused within 1 s of CPU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from digitrec import load_predictor
+
+REPO = Path(__file__).resolve().parents[1]
+UNIPEN = REPO.parent / "shared" / "data" / "realworld" / "unipen"
+KINDS = {  # the gap between neighbouring digits' ink boxes, in pixels (low, high inclusive)
+    "wide": (20, 50),
+    "small": (2, 10),
+    "touching": (-2, 0),
+    "overlapping": (-8, -3),
+}
+FLOORS = {"wide": 0.97, "small": 0.95, "touching": 0.85, "overlapping": 0.75}
+LENGTHS = (3, 8)  # digits per number, inclusive
+MARGIN = 24  # paper round the number
+JITTER = 6  # bottoms aligned within +- this many pixels
+INK = 128  # grey below this is a digit's ink (for cropping)
+
+
+def unipen_digits(root: Path = UNIPEN) -> dict[str, list[tuple[int, Path]]]:
+    """The dev digits by writer: writer -> [(digit, picture path)]."""
+    pictures = {
+        int(p.stem): (d, p) for d in range(10) for p in (root / "dev" / str(d)).glob("*.png")
+    }
+    writers: dict[str, list[tuple[int, Path]]] = {}
+    with gzip.open(root / "unipen_digits.jsonl.gz", "rt") as f:
+        for line in f:
+            row = json.loads(line)
+            if row["id"] in pictures:
+                writers.setdefault(row["writer"], []).append(pictures[row["id"]])
+    return {w: sorted(v, key=lambda t: str(t[1])) for w, v in sorted(writers.items())}
+
+
+def _ink_crop(path: Path) -> np.ndarray:
+    """A digit's picture as ink (0..1, white on black), cropped to its ink."""
+    grey = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+    ink = 1.0 - grey / 255.0
+    rows = np.flatnonzero((grey < INK).any(axis=1))
+    cols = np.flatnonzero((grey < INK).any(axis=0))
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def compose(digits: list[np.ndarray], gaps: list[int], rng: np.random.Generator) -> np.ndarray:
+    """Digits' ink side by side on one line: `gaps[i]` pixels between digit i's box and the
+    next one's (negative: they overlap), bottoms aligned within JITTER."""
+    lefts, x = [], MARGIN
+    for i, d in enumerate(digits):
+        lefts.append(x)
+        x += d.shape[1] + (gaps[i] if i < len(gaps) else 0)
+    width = max(left + d.shape[1] for left, d in zip(lefts, digits, strict=True)) + MARGIN
+    tallest = max(d.shape[0] for d in digits)
+    base = MARGIN + JITTER + tallest  # the line's bottom
+    canvas = np.zeros((base + JITTER + MARGIN, width), np.float32)
+    for left, d in zip(lefts, digits, strict=True):
+        bottom = base + int(rng.integers(-JITTER, JITTER + 1))
+        top = bottom - d.shape[0]
+        region = canvas[top:bottom, left : left + d.shape[1]]
+        np.maximum(region, d, out=region)
+    return canvas
+
+
+def png(ink: np.ndarray, dark_on_light: bool) -> bytes:
+    grey = 1.0 - ink if dark_on_light else ink
+    out = io.BytesIO()
+    Image.fromarray(np.round(255 * np.clip(grey, 0, 1)).astype(np.uint8)).save(out, "PNG")
+    return out.getvalue()
+
+
+def numbers(kind: str, n: int, seed: int, writers: dict) -> list[tuple[bytes, str]]:
+    """n numbers of a kind: (PNG bytes, the digits written)."""
+    rng = np.random.default_rng([seed, list(KINDS).index(kind)])
+    names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
+    low, high = KINDS[kind]
+    out = []
+    for i in range(n):
+        samples = writers[names[int(rng.integers(len(names)))]]
+        length = int(rng.integers(LENGTHS[0], LENGTHS[1] + 1))
+        chosen = [samples[j] for j in rng.choice(len(samples), length, replace=False)]
+        gaps = [int(g) for g in rng.integers(low, high + 1, size=length - 1)]
+        ink = compose([_ink_crop(p) for _, p in chosen], gaps, rng)
+        out.append((png(ink, dark_on_light=i % 2 == 0), "".join(str(d) for d, _ in chosen)))
+    return out
+
+
+def _cpu() -> float:
+    return time.process_time()
+
+
+def measure(predictor, cases: list[tuple[bytes, str]], failures: Path | None, kind: str) -> dict:
+    exact = count = one_off = 0
+    wall, cpu, wrong = [], [], []
+    for k, (data, truth) in enumerate(cases):
+        w0, c0 = time.perf_counter(), _cpu()
+        reading = predictor.read_number(data)
+        wall.append(time.perf_counter() - w0)
+        cpu.append(_cpu() - c0)
+        text = reading.text.replace("\n", "")
+        exact += text == truth
+        if len(text) == len(truth):
+            count += 1
+            one_off += sum(a != b for a, b in zip(text, truth, strict=True)) == 1
+        if text != truth:
+            wrong.append(f"{truth}->{text}")
+            if failures is not None:
+                failures.mkdir(parents=True, exist_ok=True)
+                (failures / f"{kind}-{k:03d}-{truth}-{text or 'none'}.png").write_bytes(data)
+    n = len(cases)
+    return {
+        "numbers": n,
+        "exact": exact / n,
+        "count_right": count / n,
+        "right_count_one_digit_wrong": one_off,
+        "median_ms": 1000 * float(np.median(wall)),
+        "p99_ms": 1000 * float(np.percentile(wall, 99)),
+        "median_cpu_ms": 1000 * float(np.median(cpu)),
+        "wrong": wrong,
+    }
+
+
+# ---------------------------------------------------------------- hostile pictures
+
+
+def _png_of(grey: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(grey.astype(np.uint8)).save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def hostile() -> dict[str, bytes]:
+    dots = np.full((640, 640), 255, np.uint8)
+    for y in range(0, 640, 4):
+        for x in range(0, 640, 4):
+            dots[y : y + 2, x : x + 2] = 0
+    dashes = np.full((200, 640), 255, np.uint8)
+    for i in range(16):
+        left = 20 + i * 38
+        dashes[96:104, left : left + 24] = 0
+    dash = np.full((120, 200), 255, np.uint8)
+    dash[56:64, 50:150] = 0
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (1000, 1000)).astype(np.uint8)  # about 1 MB as PNG
+    return {
+        "dots grid (640x640, 2x2 every 4 px)": _png_of(dots),
+        "16 short dashes": _png_of(dashes),
+        "one dash": _png_of(dash),
+        "noise (about 1 MB)": _png_of(noise),
+    }
+
+
+def measure_hostile(predictor) -> list[dict]:
+    out = []
+    for name, data in hostile().items():
+        w0, c0 = time.perf_counter(), _cpu()
+        reading = predictor.read_number(data)
+        out.append(
+            {
+                "picture": name,
+                "bytes": len(data),
+                "answer": reading.to_dict()["reason"] or repr(reading.text),
+                "digits": len(reading.digits),
+                "cpu_s": _cpu() - c0,
+                "wall_s": time.perf_counter() - w0,
+            }
+        )
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=125, help="numbers per kind")
+    ap.add_argument("--seed", type=int, default=15)
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--failures", type=Path, default=None, help="write misread numbers here")
+    ap.add_argument("--no-hostile", action="store_true")
+    args = ap.parse_args(argv)
+
+    predictor = load_predictor(args.model, threads=args.threads)
+    writers = unipen_digits()
+    predictor.read_number(np.full((50, 50), 255, np.uint8))  # warm up
+    results: dict = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "load": os.getloadavg(),
+        "model": str(predictor.path),
+        "kinds": {},
+    }
+    print(
+        "| kind | numbers | exact | count right | right count, one digit wrong "
+        "| median ms | p99 ms | floor |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for kind in args.kinds.split(","):
+        cases = numbers(kind, args.n, args.seed, writers)
+        r = measure(predictor, cases, args.failures, kind)
+        results["kinds"][kind] = r
+        met = "met" if r["exact"] >= FLOORS[kind] else "NOT met"
+        print(
+            f"| {kind} | {r['numbers']} | {r['exact']:.1%} | {r['count_right']:.1%} "
+            f"| {r['right_count_one_digit_wrong']} | {r['median_ms']:.1f} | {r['p99_ms']:.1f} "
+            f"| {FLOORS[kind]:.0%} {met} |",
+            flush=True,
+        )
+    if not args.no_hostile:
+        results["hostile"] = measure_hostile(predictor)
+        print("\n| hostile picture | bytes | answer | CPU s | wall s |")
+        print("| --- | --- | --- | --- | --- |")
+        for h in results["hostile"]:
+            print(
+                f"| {h['picture']} | {h['bytes']:,} | {h['answer']} ({h['digits']} digits) "
+                f"| {h['cpu_s']:.2f} | {h['wall_s']:.2f} |"
+            )
+    results["load_after"] = os.getloadavg()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
