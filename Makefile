@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 # On these machines MNIST lies in ../shared; elsewhere the user cache is used (downloaded once).
 export DIGITREC_DATA ?= $(if $(wildcard ../shared/data/mnist),$(abspath ../shared/data/mnist),)
+# ... and UNIPEN's pen digits, which `make model` and the tests read (no download: see README)
+export DIGITREC_UNIPEN ?= $(if $(wildcard ../shared/data/realworld/unipen),$(abspath ../shared/data/realworld/unipen),)
 TORCH_SPEC ?= torch==2.13.0
 WEIGHTS := src/digitrec/weights
 HOST ?= 127.0.0.1

@@ -21,6 +21,18 @@ def mnist_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def unipen_file() -> Path:
+    """UNIPEN's pen digits (../shared/data/realworld/unipen, or $DIGITREC_UNIPEN)."""
+    given = os.environ.get("DIGITREC_UNIPEN")
+    path = Path(given) if given else ROOT.parent / "shared/data/realworld/unipen"
+    if path.is_dir():
+        path = path / "unipen_digits.jsonl.gz"
+    if not path.is_file():
+        pytest.fail(f"UNIPEN digits not found at {path}: set DIGITREC_UNIPEN to the file")
+    return path.resolve()
+
+
+@pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, mnist_dir) -> tuple[Path, dict]:
     """A small model trained for real on 4,000 MNIST images (a few seconds on 2 cores)."""
     from digitrec.training.config import preset

@@ -49,7 +49,7 @@ def _train(args) -> int:
         raise ConfigError(f"--ensemble needs at least 2 members, not {args.ensemble}")
     out = Path(args.out or f"runs/{name}" + (f"-ensemble{args.ensemble}" if args.ensemble else ""))
     cfg = _train_recipe(args, name, out)
-    given = dict(resume=args.resume, **_torch_run(args))
+    given = dict(resume=args.resume, pen_file=args.unipen, **_torch_run(args))
     if args.ensemble:
         path, card = fit_ensemble(cfg, args.ensemble, out, **given)
     else:
@@ -75,7 +75,7 @@ def _train_recipe(args, name: str, out: Path):
         # an ensemble keeps its recipe in its first member until the whole of it is saved
         first = out / MEMBER_DIR.format(1)
         return resume_config(out if not args.ensemble else first, epochs=args.epochs)
-    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, pen=args.pen)
     if args.dry_run:
         overrides.update(epochs=1, limit=2 * (args.batch_size or 128))
     elif args.limit:
@@ -457,6 +457,19 @@ def _train_parser(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing checkpoint")
     p.add_argument("--limit", type=int, help="train on the first N training images only")
     p.add_argument("--dry-run", action="store_true", help="one short epoch, to check the setup")
+    p.add_argument(
+        "--unipen",
+        metavar="FILE",
+        help="UNIPEN's pen digits (unipen_digits.jsonl.gz, or its folder), which best and "
+        "bundled also learn from (default: $DIGITREC_UNIPEN)",
+    )
+    p.add_argument(
+        "--pen",
+        type=int,
+        metavar="N",
+        help="drawings of UNIPEN's train digits to learn from; 0: MNIST alone "
+        "(default: the preset's)",
+    )
     _shared(p, *TORCH_OPTIONS)
     p.set_defaults(run=_train)
 

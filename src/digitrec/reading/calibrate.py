@@ -51,19 +51,40 @@ def refusal_threshold(confidence: np.ndarray, max_refused: float) -> float:
 
 
 def calibration_card(
-    logits: np.ndarray, labels: np.ndarray, outlier_logits: np.ndarray | None, max_refused: float
+    logits: np.ndarray,
+    labels: np.ndarray,
+    outlier_logits: np.ndarray | None,
+    max_refused: float,
+    pen: tuple[np.ndarray, np.ndarray] | None = None,
+    pen_max_refused: float = 0.0,
 ) -> dict:
-    """Temperature, ECE before/after, the threshold, and how it does on validation."""
-    t = fit_temperature(logits, labels)
+    """Temperature, ECE before/after, the threshold, and how it does on validation.
+
+    `pen`: logits and labels of real writers' digits no training saw. Then the temperature
+    fits both sets, and the threshold is the highest that refuses at most `max_refused` of
+    the validation digits and at most `pen_max_refused` of the pen digits, so refusals
+    catch the mistakes made on people's handwriting, not only on non-digits."""
+    both_logits = logits if pen is None else np.concatenate([logits, pen[0]])
+    both_labels = labels if pen is None else np.concatenate([labels, pen[1]])
+    t = fit_temperature(both_logits, both_labels)
     probs = softmax(logits, t)
     threshold = refusal_threshold(probs.max(1), max_refused)
+    if pen is not None:
+        pen_probs = softmax(pen[0], t)
+        threshold = min(threshold, refusal_threshold(pen_probs.max(1), pen_max_refused))
     card = {
         "temperature": round(t, 4),
-        "ece_before": round(expected_calibration_error(softmax(logits), labels), 5),
-        "ece_after": round(expected_calibration_error(probs, labels), 5),
+        "ece_before": round(expected_calibration_error(softmax(both_logits), both_labels), 5),
+        "ece_after": round(expected_calibration_error(softmax(both_logits, t), both_labels), 5),
         "threshold": round(threshold, 6),
         "val_refused": round(float((probs.max(1) < threshold).mean()), 5),
     }
+    if pen is not None:
+        refused = pen_probs.max(1) < threshold
+        right = pen_probs.argmax(1) == pen[1]
+        card["pen_val_accuracy"] = round(float(right.mean()), 5)
+        card["pen_val_refused"] = round(float(refused.mean()), 5)
+        card["pen_val_answered_right"] = round(float(right[~refused].mean()), 5)
     if outlier_logits is not None and len(outlier_logits):
         conf = softmax(outlier_logits, t).max(1)
         card["val_outliers_refused"] = round(float((conf < threshold).mean()), 5)

@@ -75,7 +75,12 @@ def _calibration(model, data, max_refused: float, val_logits=None) -> dict:
         val_logits = predict_logits(model, data.x_val)
     held_out = None if data.held_out is None else _digits(predict_logits(model, data.held_out))
     labels = data.y_val.reshape(-1).cpu().numpy()
-    return calibration_card(_digits(val_logits), labels, held_out, max_refused)
+    pen = data.pen_val
+    if pen is not None:  # real writers no training saw: refusals must catch their mistakes
+        pen = (_digits(predict_logits(model, pen[0])), pen[1].cpu().numpy())
+    return calibration_card(
+        _digits(val_logits), labels, held_out, max_refused, pen, data.pen_max_refused
+    )
 
 
 def _digits(logits: torch.Tensor) -> np.ndarray:

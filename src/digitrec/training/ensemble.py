@@ -61,6 +61,7 @@ def fit_ensemble(
     force: bool = False,
     progress: bool = True,
     command: str = "",
+    pen_file=None,
 ) -> tuple[Path, dict]:
     """Train `members` nets (out_dir/member-1, -2, ...), then write the ensemble as
     out_dir/model.safetensors with its card: the members' figures and the ensemble's own
@@ -69,7 +70,7 @@ def fit_ensemble(
     out = Path(out_dir)
     _check_ensemble(cfg, members, out / WEIGHTS_NAME, force or resume)
     dev = resolve_device(device)
-    data = prepare_data(cfg, data_dir, dev, progress)
+    data = prepare_data(cfg, data_dir, dev, progress, pen_file)
     loaded, cards = [], []
     for k in range(members):
         folder = out / MEMBER_DIR.format(k + 1)
@@ -158,7 +159,7 @@ def combine_models(
     # split is the same in every run; an ensemble made by combine has no recipe of its own)
     trained = next((c["train"] for c in cards if c.get("train")), None)
     recipe = TrainConfig.from_dict(trained) if trained else preset(DEFAULT_PRESET)
-    recipe = replace(recipe, redrawn=0)
+    recipe = replace(recipe, redrawn=0, pen=0)
     data = prepare_data(recipe, data_dir, dev, progress)
     given = {"name": name or out.stem, "command": command, "seed": None}
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -168,7 +168,12 @@ def finetune(
     learn, held = _new_samples(sources, cfg, dev)
     # MNIST as the parent saw it (the same validation split), non-digits if it learned them
     mnist_cfg = replace(
-        recipe, outliers=min(recipe.outliers, cfg.outliers), redrawn=0, seed=cfg.seed, limit=None
+        recipe,
+        outliers=min(recipe.outliers, cfg.outliers),
+        redrawn=0,
+        pen=0,
+        seed=cfg.seed,
+        limit=None,
     )
     data = prepare_data(mnist_cfg, data_dir, dev, progress)
     before = {

@@ -36,11 +36,16 @@ from .checkpoint import (
 from .config import TrainConfig
 from .measure import loss_and_accuracy, loss_and_right, predict_logits
 from .nets import build_model, count_parameters
+from .pen import find_unipen, pen_bank, pen_file_sha256, pen_source
 from .redraw import lone_digits, pair_bank, redrawn_bank, touching_pairs
 from .synthetic import non_digit_bank
 
 VAL_SPLIT_SEED = 20260101  # fixed, so every run holds out the same validation images
 LOG_NAME = "log.csv"
+MNIST_SOURCE = {
+    "name": "MNIST (Y. LeCun, C. Cortes, C. J. C. Burges): training split",
+    "licence": "CC BY-SA 3.0",
+}
 CURVES_NAME = "curves.png"
 LOG_FIELDS = [
     "epoch",
@@ -166,13 +171,21 @@ class TrainData:
     y_test: torch.Tensor
     sha256: dict
     extra: tuple[torch.Tensor, torch.Tensor] | None = None  # re-drawn digits, labelled
+    pen: tuple[torch.Tensor, torch.Tensor] | None = None  # real writers' pen digits, labelled
+    # pen digits of other writers, never trained on: they choose the refusal threshold
+    pen_val: tuple[torch.Tensor, torch.Tensor] | None = None
+    pen_max_refused: float = 0.0  # ... refusing at most this share of them
+    sources: list[dict] = field(default_factory=list)  # every data source, for the card
     outliers: torch.Tensor | None = None  # non-digits, taught as "none of the ten"
     held_out: torch.Tensor | None = None  # other non-digits, to measure refusals on
 
 
-def prepare_data(cfg: TrainConfig, data_dir, device, progress: bool = True) -> TrainData:
+def prepare_data(
+    cfg: TrainConfig, data_dir, device, progress: bool = True, pen_file=None
+) -> TrainData:
     """MNIST split into training and validation images (the same in every run), with the
-    synthetic banks the recipe asks for; for the pair reader, pairs made of each split."""
+    synthetic banks and real writers' pen digits (from `pen_file`, else $DIGITREC_UNIPEN)
+    the recipe asks for; for the pair reader, pairs made of each split."""
     if cfg.task not in ("digits", "pairs"):
         raise ConfigError(f"unknown task {cfg.task!r}: use digits or pairs")
     train_split = load_mnist("train", data_dir, progress=progress)
@@ -194,9 +207,46 @@ def prepare_data(cfg: TrainConfig, data_dir, device, progress: bool = True) -> T
             redrawn_bank, images[train_idx], labels[train_idx], cfg.redrawn, cfg.seed * 7919
         )
         data.extra = _labelled(*bank, device)
+    if cfg.pen:
+        _add_pen_digits(data, cfg, pen_file, device)
     data.outliers = outlier_bank(cfg, images[train_idx], device)
     data.held_out = outlier_bank(cfg, images[train_idx], device, seed_offset=1)
+    data.sources = [MNIST_SOURCE] + data.sources + _generated(cfg)
     return data
+
+
+def _add_pen_digits(data: TrainData, cfg: TrainConfig, pen_file, device) -> None:
+    """UNIPEN's train digits, drawn: those of most writers to learn from, those of the
+    writers held out (pen.HELD_OUT of them) to choose the refusal threshold on."""
+    path = find_unipen(pen_file)
+    sha256 = pen_file_sha256(path)
+    seed = cfg.seed * 7919
+    n = min(cfg.pen, cfg.limit) if cfg.limit else cfg.pen  # smoke runs draw as few
+    data.pen = _labelled(*cached(pen_bank, str(path), sha256, n, seed, "learn"), device)
+    n_val = min(n, cfg.val_size)
+    data.pen_val = _labelled(
+        *cached(pen_bank, str(path), sha256, n_val, VAL_SPLIT_SEED, "held_out"), device
+    )
+    data.pen_max_refused = cfg.pen_max_refused
+    data.sources.append(pen_source(path, sha256, n, n_val))
+
+
+def _generated(cfg: TrainConfig) -> list[dict]:
+    made = []
+    if cfg.redrawn:
+        made.append(
+            {"name": "MNIST training digits re-drawn by training/redraw.py", "n": cfg.redrawn}
+        )
+    if cfg.outliers:
+        made.append(
+            {
+                "name": "non-digits drawn by training/synthetic.py (scribbles, shapes, DejaVu "
+                "letters) and pairs of MNIST training digits run together",
+                "n": cfg.outliers + cfg.outliers // 4,
+                "licence": "made here; DejaVu fonts: Bitstream Vera licence",
+            }
+        )
+    return made
 
 
 def _pair_data(cfg: TrainConfig, train_split, test_split, train_idx, val_idx, device) -> TrainData:
@@ -296,6 +346,7 @@ def fit(
     progress: bool = True,
     command: str = "",
     data: TrainData | None = None,
+    pen_file=None,
 ) -> tuple[Path, dict]:
     """Train, saving a checkpoint after every epoch; returns the final checkpoint and card.
 
@@ -307,7 +358,7 @@ def fit(
     """
     out = Path(out_dir)
     _check_out(out, resume, force)
-    run = _start(cfg, out, data_dir, device, progress, data)
+    run = _start(cfg, out, data_dir, device, progress, data, pen_file)
     if resume:
         _load_stopped_run(run)
     run.card = _first_card(run, command)
@@ -355,7 +406,9 @@ def _check_out(out: Path, resume: bool, force: bool) -> None:
         raise OutputExistsError(f"{weights_path} exists; use --force to overwrite it, or --resume")
 
 
-def _start(cfg: TrainConfig, out: Path, data_dir, device: str, progress: bool, data) -> _Run:
+def _start(
+    cfg: TrainConfig, out: Path, data_dir, device: str, progress: bool, data, pen_file=None
+) -> _Run:
     """Join the process group (under torchrun), prepare the data, build the model and its
     optimizer."""
     _import_optimizer_support()
@@ -367,7 +420,7 @@ def _start(cfg: TrainConfig, out: Path, data_dir, device: str, progress: bool, d
     if dev.type == "cuda":  # fixed picture sizes: let cuDNN pick its fastest kernels once
         torch.backends.cudnn.benchmark = True
     if data is None:
-        data = prepare_data(cfg, data_dir, dev, progress)
+        data = prepare_data(cfg, data_dir, dev, progress, pen_file)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(dev).to(memory_format=torch.channels_last)
     net = model
@@ -395,6 +448,7 @@ def _first_card(run: _Run, command: str) -> dict:
             "sha256": data.sha256,
             "train_images": len(data.y),
             "validation": {"size": len(data.y_val), "split_seed": VAL_SPLIT_SEED},
+            "sources": data.sources,
         },
     }
     if run.ranks.world > 1:
@@ -525,6 +579,7 @@ def _train_epoch(
     share = cfg.batch_size / ranks.world
     n_out = int(cfg.outlier_share * share) if data.outliers is not None else 0
     n_extra = int(cfg.redrawn_share * share) if data.extra is not None else 0
+    n_pen = int(cfg.pen_share * share) if data.pen is not None else 0
     bf16 = use_bf16(cfg.precision, dev)
     model.train()
     tally = _Tally(dev)
@@ -539,7 +594,7 @@ def _train_epoch(
     lr = cfg.lr
     for i in bar:
         idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][ranks.rank :: ranks.world]
-        xb, yb = _batch(data, idx, n_extra, n_out, cfg.augment, gen)
+        xb, yb = _batch(data, idx, n_extra, n_pen, n_out, cfg.augment, gen)
         lr = lr_at(cfg, (epoch - 1) * steps + i, total_steps)
         loss, right = _step(model, optimizer, cfg, xb, yb, lr, bf16)
         tally.add(loss, right, len(yb))
@@ -563,16 +618,18 @@ def _epoch_order(
 
 
 def _batch(
-    data: TrainData, idx, n_extra: int, n_out: int, augment, gen: torch.Generator
+    data: TrainData, idx, n_extra: int, n_pen: int, n_out: int, augment, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step's pictures, distorted, and the labels of its digits: the training pictures
-    at idx, n_extra re-drawn digits, then n_out non-digits (which have no label)."""
+    at idx, n_extra re-drawn digits, n_pen pen digits, then n_out non-digits (which have
+    no label)."""
     xb, yb = data.x[idx], data.y[idx]
     dev = xb.device
-    if n_extra:
-        pick = torch.randint(len(data.extra[1]), (n_extra,), generator=gen, device=dev)
-        xb = torch.cat([xb, data.extra[0][pick]])
-        yb = torch.cat([yb, data.extra[1][pick]])
+    for bank, n in ((data.extra, n_extra), (data.pen, n_pen)):
+        if n:
+            pick = torch.randint(len(bank[1]), (n,), generator=gen, device=dev)
+            xb = torch.cat([xb, bank[0][pick]])
+            yb = torch.cat([yb, bank[1][pick]])
     if n_out:
         pick = torch.randint(len(data.outliers), (n_out,), generator=gen, device=dev)
         xb = torch.cat([xb, data.outliers[pick]])
