@@ -363,6 +363,21 @@ def test_export_refuses_an_out_folder_that_does_not_exist(tmp_path):
         run_cli("export", "--model", path, "--out", tmp_path / "file" / "m.onnx"),
         "is not a folder",
     )
+
+
+def test_finetune_and_combine_refuse_an_out_folder_that_does_not_exist(tmp_path):
+    """Checked before any work: the models given need not even be read."""
+    path = checkpoint(tmp_path)
+    out = tmp_path / "no" / "such" / "model.safetensors"
+    folder = tmp_path / "hand" / "3"
+    folder.mkdir(parents=True)
+    shutil.copy(PICTURE, folder / "a.png")
+    for args in (
+        ["finetune", "--from", path, "--data", tmp_path / "hand", "--out", out],
+        ["combine", path, path, "--out", out],
+    ):
+        one_clear_error(run_cli(*args), f"{tmp_path / 'no' / 'such'} does not exist")
+    assert not (tmp_path / "no").exists()
     written = run_cli("export", "--model", path, "--out", tmp_path / "small.onnx")
     assert written.returncode == 0, written.stderr
     assert (tmp_path / "small.onnx").is_file()

@@ -99,7 +99,10 @@ def _new_model_file(args, prefix: str) -> tuple[Path, str]:
             f"file name or {BUNDLED!r}); --out FILE.safetensors writes anywhere else"
         )
     if args.out:
+        from .training.export import check_output_folder
+
         out = Path(args.out)
+        check_output_folder(out)  # as export does: a mistyped folder is not made
         # runs/mine/model.safetensors is called mine, as `digitrec train --out runs/mine` is
         name = out.parent.name if out.name == WEIGHTS_NAME and out.parent.name else out.stem
     else:
