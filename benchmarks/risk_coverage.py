@@ -7,7 +7,8 @@ and how many of those it answers are right, at its own threshold and at fixed sh
 Sets: UNIPEN dev (writers no model here learned from, 280x280 canvas drawings), usps,
 optdigits32 (development sets), MNIST test, and generated non-digits (benchmarks/realworld.py's,
 which must be refused). Each picture goes through `to_mnist` and the model once; the rows
-"refuse k%" refuse the k% least confident digits of that set, whatever the threshold.
+"refuse k%" refuse the k% least confident digits of that set, whatever the threshold; the
+other columns use the model's own refusal rule (Predictor.judge: its threshold and tie margin).
 """
 
 from __future__ import annotations
@@ -41,12 +42,12 @@ def folder_set(root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return read.inputs, np.asarray(labels)[read.kept], [str(files[i]) for i in read.kept]
 
 
-def rows_for(name: str, probs: np.ndarray, labels: np.ndarray, threshold: float, top2: float):
+def rows_for(name: str, probs: np.ndarray, labels: np.ndarray, predictor) -> dict:
     conf, guess = probs.max(1), probs.argmax(1)
     right = guess == labels
     order = np.argsort(conf, kind="stable")
-    refused = conf < threshold
-    two = np.sort(probs, 1)[:, -2:].sum(1)
+    reasons = [p.reason for p in predictor.judge(probs, np.zeros(len(probs)))]
+    refused = np.array([r is not None for r in reasons])
     row = {
         "set": name,
         "n": len(labels),
@@ -54,8 +55,8 @@ def rows_for(name: str, probs: np.ndarray, labels: np.ndarray, threshold: float,
         "refused": float(refused.mean()),
         "answered_right": float(right[~refused].mean()) if (~refused).any() else None,
         "errors_refused": float(refused[~right].mean()) if (~right).any() else None,
-        "unsure": int((refused & (two >= top2)).sum()),
-        "not_a_digit": int((refused & (two < top2)).sum()),
+        "unsure": reasons.count("unsure"),
+        "not_a_digit": reasons.count("not_a_digit"),
     }
     for share in SHARES:
         k = int(round(share * len(labels)))
@@ -73,31 +74,31 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--json", help="also write every figure here")
     args = ap.parse_args()
-    from digitrec.reading.predictor import UNSURE_TOP_TWO
-
     predictor = load_predictor(args.model)
     threshold = predictor.threshold
     rows, per_writer = [], {}
     for name, sub in FOLDERS.items():
         x, y, names = folder_set(Path(args.realworld) / sub)
         probs = predictor.classify(x)
-        rows.append(rows_for(name, probs, y, threshold, UNSURE_TOP_TWO))
+        rows.append(rows_for(name, probs, y, predictor))
         if name == "UNIPEN dev":
             per_writer = unipen_writers(Path(args.realworld) / "unipen", names, probs, y)
     test = load_mnist("test", progress=False)
     probs = predictor.classify(test.images.astype(np.float32) / 255.0)
-    rows.append(rows_for("MNIST test", probs, test.labels, threshold, UNSURE_TOP_TWO))
+    rows.append(rows_for("MNIST test", probs, test.labels, predictor))
     rng = np.random.default_rng([args.seed, 4])
     pictures = [non_digit_picture(rng)[0] for _ in range(args.non_digits)]
     read = to_mnist_many(pictures)
-    conf = predictor.classify(read.inputs).max(1)
+    probs = predictor.classify(read.inputs)
+    answered = sum(p.reason is None for p in predictor.judge(probs, read.inputs))
     blank = len(read.left_out)
     non_digits = {
         "n": args.non_digits,
-        "refused": float(((conf < threshold).sum() + blank) / args.non_digits),
+        "refused": float((len(probs) - answered + blank) / args.non_digits),
     }
     print(
-        f"model {predictor.name}, threshold {threshold:.4f}; {platform.node()}, "
+        f"model {predictor.name}, threshold {threshold:.4f}, tie margin "
+        f"{predictor.tie_margin:.3f}, unsure at top two >= {predictor.unsure_top_two:.3f}; {platform.node()}, "
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n"
     )
     cols = ["n", "accuracy", "refused", "answered_right", "errors_refused"] + [

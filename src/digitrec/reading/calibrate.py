@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+UNSURE_OUTLIERS = 0.01  # share of held-out non-digits that calibration lets read as "unsure"
+
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     z = logits / temperature
@@ -58,12 +60,15 @@ def calibration_card(
     pen: tuple[np.ndarray, np.ndarray] | None = None,
     pen_max_refused: float = 0.0,
 ) -> dict:
-    """Temperature, ECE before/after, the threshold, and how it does on validation.
+    """Temperature, ECE before/after, the refusal rule, and how it does on validation.
 
-    `pen`: logits and labels of real writers' digits no training saw. Then the temperature
-    fits both sets, and the threshold is the highest that refuses at most `max_refused` of
-    the validation digits and at most `pen_max_refused` of the pen digits, so refusals
-    catch the mistakes made on people's handwriting, not only on non-digits."""
+    The rule: an answer is refused when its confidence is under `threshold` (the highest
+    that refuses at most `max_refused` of the validation digits), or when its two likeliest
+    digits are nearly tied (`tie_margin`: the widest gap between them, up to MAX_TIE, that
+    refuses at most a third as many again). `pen`: logits and labels of real writers'
+    digits no training saw. Then the temperature fits both sets, and the rule also refuses
+    at most `pen_max_refused` of the pen digits, so refusals catch the mistakes made on
+    people's handwriting, not only on non-digits."""
     both_logits = logits if pen is None else np.concatenate([logits, pen[0]])
     both_labels = labels if pen is None else np.concatenate([labels, pen[1]])
     t = fit_temperature(both_logits, both_labels)
@@ -72,20 +77,60 @@ def calibration_card(
     if pen is not None:
         pen_probs = softmax(pen[0], t)
         threshold = min(threshold, refusal_threshold(pen_probs.max(1), pen_max_refused))
+    margin = tie_margin(probs, threshold, max_refused / 3)
+    if pen is not None:  # ... and with the threshold, at most pen_max_refused of the pen digits
+        left = pen_max_refused - float((pen_probs.max(1) < threshold).mean())
+        margin = min(margin, tie_margin(pen_probs, threshold, max(0.0, left)))
     card = {
         "temperature": round(t, 4),
         "ece_before": round(expected_calibration_error(softmax(both_logits), both_labels), 5),
         "ece_after": round(expected_calibration_error(softmax(both_logits, t), both_labels), 5),
         "threshold": round(threshold, 6),
-        "val_refused": round(float((probs.max(1) < threshold).mean()), 5),
+        "tie_margin": round(margin, 6),
+        "val_refused": round(float(refused_by(probs, threshold, margin).mean()), 5),
     }
     if pen is not None:
-        refused = pen_probs.max(1) < threshold
+        refused = refused_by(pen_probs, threshold, margin)
         right = pen_probs.argmax(1) == pen[1]
         card["pen_val_accuracy"] = round(float(right.mean()), 5)
         card["pen_val_refused"] = round(float(refused.mean()), 5)
         card["pen_val_answered_right"] = round(float(right[~refused].mean()), 5)
+        card["pen_val_errors_refused"] = round(float(refused[~right].mean()), 5)
     if outlier_logits is not None and len(outlier_logits):
-        conf = softmax(outlier_logits, t).max(1)
-        card["val_outliers_refused"] = round(float((conf < threshold).mean()), 5)
+        outliers = softmax(outlier_logits, t)
+        card["val_outliers_refused"] = round(float((outliers.max(1) < threshold).mean()), 5)
+        # an answer refused for want of confidence is unsure between two digits when its
+        # top two hold more than all but UNSURE_OUTLIERS of these non-digits' do (a model
+        # that learned to refuse them spreads its belief over all ten); else it is no digit
+        level = float(np.quantile(top_two(outliers), 1 - UNSURE_OUTLIERS))
+        card["unsure_top_two"] = round(min(1.0, level + 1e-4), 4)
     return card
+
+
+MAX_TIE = 0.5  # the tie margin refuses no answer whose top digit leads by more than this
+
+
+def margins(probs: np.ndarray) -> np.ndarray:
+    """How far each answer's likeliest digit leads the next."""
+    top = np.sort(probs, axis=1)[:, -2:]
+    return top[:, 1] - top[:, 0]
+
+
+def tie_margin(probs: np.ndarray, threshold: float, share: float) -> float:
+    """The widest lead (up to MAX_TIE) under which refusing the answers the threshold keeps
+    refuses at most `share` of all of them."""
+    kept = margins(probs[probs.max(1) >= threshold])
+    allowed = int(share * len(probs))
+    if allowed >= len(kept):
+        return MAX_TIE
+    return float(min(MAX_TIE, np.sort(kept)[allowed]))
+
+
+def refused_by(probs: np.ndarray, threshold: float, margin: float) -> np.ndarray:
+    """Which answers the rule refuses: too little confidence, or a near tie."""
+    return (probs.max(1) < threshold) | (margins(probs) < margin)
+
+
+def top_two(probs: np.ndarray) -> np.ndarray:
+    """What the two likeliest digits of each answer hold together."""
+    return np.sort(probs, axis=1)[:, -2:].sum(axis=1)

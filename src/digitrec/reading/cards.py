@@ -115,6 +115,21 @@ def calibration(card: dict, path: Path) -> tuple[float, float]:
     return temperature, threshold
 
 
+def calibrated_level(card: dict, path: Path, name: str, default: float) -> float:
+    """A level from 0 to 1 of the card's calibration (`unsure_top_two`: what the top two
+    digits of an answer refused for want of confidence hold when it is unsure between them
+    rather than no digit; `tie_margin`: the lead of the top digit under which an answer is
+    refused as unsure), else `default`; ModelError for a value no calibration gives."""
+    given = card.get("calibration", {})
+    level = _number(given.get(name, default)) if isinstance(given, dict) else None
+    if level is None or not 0.0 <= level <= 1.0:
+        raise ModelError(
+            f"{path} is damaged: its card's calibration {name} {given.get(name)!r} is not a "
+            "number from 0 to 1"
+        )
+    return level
+
+
 def _safetensors_metadata(path: Path) -> dict:
     with open(path, "rb") as f:
         head = f.read(8)

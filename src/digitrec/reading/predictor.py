@@ -17,7 +17,12 @@ import numpy as np
 from ..errors import EmptyImageError
 from .backends import DIGITS, PAIRS, Loader, open_backend
 from .calibrate import softmax
-from .cards import DEFAULT_THRESHOLD, calibration, check_threshold  # noqa: F401 (DEFAULT_THRESHOLD: re-exported)
+from .cards import (  # noqa: F401 (DEFAULT_THRESHOLD: re-exported)
+    DEFAULT_THRESHOLD,
+    calibrated_level,
+    calibration,
+    check_threshold,
+)
 from .preprocess import (
     IMAGE_SIZE,
     ImageInput,
@@ -54,7 +59,8 @@ REASON_LABELS = {
     "busy": "too busy",
 }
 # a refused answer whose top two classes hold at least this is unsure between them; one
-# whose top two hold less is no digit at all
+# whose top two hold less is no digit at all (for models whose card calibrates no level:
+# calibrate.calibration_card chooses one on held-out non-digits)
 UNSURE_TOP_TWO = 0.8
 
 
@@ -179,6 +185,12 @@ class Predictor:
         self.name = served_name(self.path, self.card)  # what --model calls it, else its card's
         self.temperature, calibrated = calibration(self.card, self.path)
         self.threshold = threshold if threshold is not None else calibrated
+        self.unsure_top_two = calibrated_level(
+            self.card, self.path, "unsure_top_two", UNSURE_TOP_TWO
+        )
+        # near ties are refused by the card's rule, not under a threshold given instead of it
+        tie = calibrated_level(self.card, self.path, "tie_margin", 0.0)
+        self.tie_margin = tie if threshold is None else 0.0
         # The pair reader (read_number): the bundled one unless another file or False is given
         self.pairs = None
         if pairs is True and bundled_model_path(BUNDLED_PAIR_READER).is_file():
@@ -202,10 +214,12 @@ class Predictor:
         out = []
         for p, x in zip(probs, inputs, strict=True):
             confidence = float(p.max())
+            second, first = np.sort(p)[-2:]
             reason = None
             if confidence < self.threshold:
-                top_two = float(np.sort(p)[-2:].sum())
-                reason = "not_a_digit" if top_two < UNSURE_TOP_TWO else "unsure"
+                reason = "not_a_digit" if first + second < self.unsure_top_two else "unsure"
+            elif first - second < self.tie_margin:  # two digits nearly tied
+                reason = "unsure"
             out.append(Prediction(int(p.argmax()), confidence, p, x, reason is not None, reason))
         return out
 

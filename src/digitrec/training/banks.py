@@ -22,6 +22,7 @@ _SOURCES = (
     "reading/preprocess.py",
     "training/synthetic.py",
     "training/redraw.py",
+    "training/pen.py",
     "training/banks.py",
 )
 

@@ -184,10 +184,13 @@ def _restyle(strokes, label: int, rng: np.random.Generator) -> list[np.ndarray]:
     return [(p + rng.normal(0, jitter, p.shape)) @ m.T for p in strokes]
 
 
-def draw_pen(strokes, label: int, rng: np.random.Generator, size: int = CANVAS) -> np.ndarray:
+def draw_pen(
+    strokes, label: int, rng: np.random.Generator, size: int = CANVAS, plain: bool = False
+) -> np.ndarray:
     """One drawing of the digit, (size, size) uint8: dark ink on light paper, or (a quarter
-    of the time) light on dark; its height, pen, place and style drawn from rng."""
-    strokes = _restyle(strokes, label, rng)
+    of the time) light on dark; its height, pen, place and (unless `plain`: the writer's
+    strokes as they were) style drawn from rng."""
+    strokes = _unit(strokes) if plain else _restyle(strokes, label, rng)
     points = np.concatenate(strokes)
     lo, hi = points.min(0), points.max(0)
     height = rng.uniform(0.3, 0.78) * size
@@ -214,11 +217,15 @@ def draw_pen(strokes, label: int, rng: np.random.Generator, size: int = CANVAS) 
 def pen_bank(path: str, sha256: str, n: int, seed: int, part: str) -> tuple[np.ndarray, np.ndarray]:
     """n drawings of UNIPEN's train digits in MNIST form, (n, 28, 28) float32, and their
     labels, from the writers learned from (part "learn") or those held out ("held_out"):
-    every digit drawn in turn, in an order and styles repeatable from the seed. `sha256`
-    is the file's, so a cached bank is built again if the file changes."""
+    every digit drawn in turn, in an order and styles repeatable from the seed. The held-out
+    writers' digits are drawn plainly (their own strokes, only the pen, size and place
+    vary), as people's drawings come to the Predictor: they choose the refusal threshold,
+    which must fit real drawings, not the training's harder restyled ones. `sha256` is the
+    file's, so a cached bank is built again if the file changes."""
     digits = load_pen_digits(path, "train")
     if digits.sha256 != sha256:
         raise DataError(f"{path} changed while it was being read: try again")
+    plain = part == "held_out"
     held = np.array([held_out_writer(w) for w in digits.writers])
     pool = np.flatnonzero(held if part == "held_out" else ~held)
     rng = np.random.default_rng(seed)
@@ -229,7 +236,7 @@ def pen_bank(path: str, sha256: str, n: int, seed: int, part: str) -> tuple[np.n
         label = int(digits.labels[j])
         while True:  # a drawing to_mnist finds no ink in is drawn again
             try:
-                x[i] = to_mnist(draw_pen(digits.strokes[j], label, rng))
+                x[i] = to_mnist(draw_pen(digits.strokes[j], label, rng, plain=plain))
                 break
             except EmptyImageError:
                 continue
