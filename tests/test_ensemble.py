@@ -175,6 +175,7 @@ def test_combine_command_writes_a_model_the_folder_lists(
     assert f"averages {ensemble_run[0].parent.name} (quick x 2), " in info.stdout
     # --out DIR/model.safetensors is called DIR, as a training run's folder is
     out = tmp_path / "mine" / "model.safetensors"
+    out.parent.mkdir()  # combine makes no folder (a mistyped one would swallow the model)
     named = run_cli(*args[:3], "--out", out, "--quiet", env=env)
     assert named.returncode == 0, named.stderr
     assert json.loads(out.with_suffix(".json").read_text())["name"] == "mine"
