@@ -666,7 +666,13 @@ def test_a_zero_filling_its_picture_is_a_ring_not_a_blob(predictor, pen, over, d
     assert np.mean(border == ink) > 0.5  # the case: ink is the border's main level
     out = to_mnist(page)
     assert out[12:16, 12:16].max() < 0.1  # the loop's inside is paper
-    assert _reads(predictor, page) == 0
+    reading = predictor.predict(page)
+    if over > pen / 2:
+        # cut so close its ring is nearly a box: a 0, or (a model that learned what boxes
+        # and frames are) no digit, but never another digit
+        assert reading.digit == 0 or reading.reason == "not_a_digit", reading
+    else:
+        assert _reads(predictor, page) == 0
 
 
 def _tilted_frame(pen: ImageDraw.ImageDraw, degrees: float, side: int = 300) -> None:
