@@ -2,10 +2,12 @@
 
     DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
-        [--json FILE] [--failures DIR] [--no-hostile]
+        [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
-pictures, black on white; no dev writer is in any training split): each digit is cropped to
+pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
+digits of the train writers that training holds out, drawn the same way by the data set's
+render.py, which segmentation is tuned on): each digit is cropped to
 its ink and the digits are put side by side on one line, bottoms aligned with a little
 jitter, with one of four kinds of gap between neighbours:
 
@@ -56,6 +58,26 @@ JITTER = 6  # bottoms aligned within +- this many pixels
 INK = 128  # grey below this is a digit's ink (for cropping)
 
 
+def held_out_digits(root: Path = UNIPEN) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """The digits of the UNIPEN train writers that training holds out (training/pen.py), drawn
+    as the dev pictures were (the data set's own render.py): writer -> [(digit, picture)].
+    Segmentation is tuned on these, never on dev."""
+    import importlib.util
+
+    from digitrec.training.pen import held_out_writer
+
+    spec = importlib.util.spec_from_file_location("unipen_render", root / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    writers: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for row in render.samples(root / "unipen_digits.jsonl.gz", "train"):
+        if row["flag"] or not held_out_writer(row["writer"]) or not render.usable(row["strokes"]):
+            continue
+        picture = render.render(row["strokes"], row["id"])
+        writers.setdefault(row["writer"], []).append((row["label"], picture))
+    return dict(sorted(writers.items()))
+
+
 def unipen_digits(root: Path = UNIPEN) -> dict[str, list[tuple[int, Path]]]:
     """The dev digits by writer: writer -> [(digit, picture path)]."""
     pictures = {
@@ -70,9 +92,13 @@ def unipen_digits(root: Path = UNIPEN) -> dict[str, list[tuple[int, Path]]]:
     return {w: sorted(v, key=lambda t: str(t[1])) for w, v in sorted(writers.items())}
 
 
-def _ink_crop(path: Path) -> np.ndarray:
-    """A digit's picture as ink (0..1, white on black), cropped to its ink."""
-    grey = np.asarray(Image.open(path).convert("L"), dtype=np.float32)
+def _ink_crop(picture: Path | np.ndarray) -> np.ndarray:
+    """A digit's picture (a path, or its grey levels) as ink (0..1, white on black), cropped
+    to its ink."""
+    if isinstance(picture, np.ndarray):
+        grey = picture.astype(np.float32)
+    else:
+        grey = np.asarray(Image.open(picture).convert("L"), dtype=np.float32)
     ink = 1.0 - grey / 255.0
     rows = np.flatnonzero((grey < INK).any(axis=1))
     cols = np.flatnonzero((grey < INK).any(axis=0))
@@ -218,16 +244,24 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--failures", type=Path, default=None, help="write misread numbers here")
     ap.add_argument("--no-hostile", action="store_true")
+    ap.add_argument(
+        "--writers",
+        choices=("dev", "held-out"),
+        default="dev",
+        help="dev: UNIPEN dev (what is reported); held-out: the train writers training holds "
+        "out (what segmentation is tuned on)",
+    )
     args = ap.parse_args(argv)
 
     predictor = load_predictor(args.model, threads=args.threads)
-    writers = unipen_digits()
+    writers = unipen_digits() if args.writers == "dev" else held_out_digits()
     predictor.read_number(np.full((50, 50), 255, np.uint8))  # warm up
     results: dict = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
         "load": os.getloadavg(),
         "model": str(predictor.path),
+        "writers": args.writers,
         "kinds": {},
     }
     print(

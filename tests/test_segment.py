@@ -265,7 +265,9 @@ def test_touching_digits_no_cut_separates_are_read_by_the_pair_reader(predictor,
     without = Predictor(pairs=False)
     right = np.mean([predictor.read_number(p).text == t for p, t in test_pairs])
     cut_only = np.mean([without.read_number(p).text == t for p, t in test_pairs])
-    assert right >= 0.88 and right >= cut_only + 0.1, (right, cut_only)
+    # cuts alone read most of them since the search's costs were tuned (84% of these); the
+    # pair reader still reads pairs no cut separates, 4 or more of these 120
+    assert right >= 0.88 and right >= cut_only + 0.03, (right, cut_only)
 
 
 def test_one_long_slanted_digit_is_not_read_as_two(predictor):

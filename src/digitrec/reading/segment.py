@@ -52,19 +52,20 @@ SHORT = 0.6  # digits on a line are of a size: one shorter than this share of th
 # Bounded work: a picture with more pieces than this (after dust) is too busy to be numbers
 BUSY_PIECES = 400
 MAX_CANDIDATES = 200  # ... and so is one with more candidate digits than this
-# The search over cuts of one piece of ink
+# The search over cuts of one piece of ink; its costs were tuned on numbers of the UNIPEN
+# train writers that training holds out (benchmarks/tune_segment.py), never on dev
 MAX_CUTS = 24  # candidate cuts looked at in one piece
 MAX_SPAN = 5  # the most cuts' worth of pieces (atoms) one digit spans, but for the whole
 CUT_SPACING = 0.15  # candidate cuts stand at least this share of the piece's height apart
 EDGE = 0.1  # ... and this far from its ends
 MAX_CROSSED = 4.0  # a cut crossing more strokes than this is no cut between digits
-CROSSING = 0.6  # what a cut costs (log odds) for each stroke it crosses
-DIGIT_ASPECT = 1.2  # a digit wider than this times its height pays ...
-TOO_WIDE = 2.0  # ... this (log odds) per unit of width beyond
+CROSSING = 0.3  # what a cut costs (log odds) for each stroke it crosses
+DIGIT_ASPECT = 1.5  # a digit wider than this times its height pays ...
+TOO_WIDE = 1.0  # ... this (log odds) per unit of width beyond
 MAX_ASPECT = 1.7  # a candidate digit wider than this times its height is not looked at
-EXTRA_DIGIT = 0.3  # what each digit beyond the first costs (log odds): cut halves read too well
+EXTRA_DIGIT = 0.0  # what each digit beyond the first costs (log odds)
 PAIR_ASPECT = (0.8, 2.4)  # widths (times the height) of a piece the pair reader may read whole
-PAIR_COST = 0.5  # the pair reader's reading costs this (log odds) beyond a cut's
+PAIR_COST = 1.0  # the pair reader's reading costs this (log odds) beyond a cut's
 # Marks: a flat candidate (height under this share of its width) is a dash or a rule
 FLAT = 0.35
 RULE = 2.0  # a horizontal run of ink longer than this times a digit's height is a rule
