@@ -378,6 +378,7 @@ def test_health_and_readiness(client, predictor):
     assert info["limits"]["max_body_bytes"] == 5 * 1024 * 1024
     assert info["limits"]["max_pixels"] == 25_000_000
     assert info["threshold"] == predictor.threshold
+    assert info["tie_margin"] == predictor.tie_margin > 0  # the bundled card's rule
 
 
 def metric(text: str, name: str, **labels) -> float:

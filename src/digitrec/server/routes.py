@@ -215,6 +215,7 @@ async def info(request: Request, predictor: PredictorDep):
         version=__version__,
         model=model_info(predictor),
         threshold=predictor.threshold,
+        tie_margin=predictor.tie_margin,
         limits=Limits(
             max_body_bytes=request.app.state.settings.max_body,
             max_pixels=MAX_PIXELS,

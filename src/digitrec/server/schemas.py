@@ -140,6 +140,10 @@ class Info(BaseModel):
     version: str
     model: ModelInfo
     threshold: float = Field(description="answers less confident than this are refused")
+    tie_margin: float = Field(
+        description="answers whose likeliest digit leads the next by less than this are "
+        "refused as unsure (0: none)"
+    )
     limits: Limits
 
 
