@@ -135,6 +135,13 @@ def test_info_shows_the_bundled_card():
     assert "MNIST test" in result.stdout and "default.onnx" in result.stdout
     card = json.loads(run_cli("info", "--json").stdout)
     assert card["format"] == "digitrec-model/1"
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    # what it learned from, with licences, and its refusal rule, in the card's own numbers
+    assert "UNIPEN train_r01_v07 (CC BY 4.0)" in lines["data"]
+    assert "MNIST (CC BY-SA 3.0)" in lines["data"]
+    rule = card["calibration"]
+    assert f"under {rule['threshold']:.3f} confident" in lines["refusal"]
+    assert f"within {rule['tie_margin']:.3f}" in lines["refusal"]
 
 
 def test_evaluate_mnist_json_and_report(tmp_path, mnist_dir, tiny_onnx, tiny_run):

@@ -176,6 +176,11 @@ def _percent(value) -> str:
     return f"{100 * value:.2f}%" if ok else "?"
 
 
+def _number_text(value) -> str:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return f"{value:.3f}" if ok else "?"
+
+
 def _times(arch, n) -> str:
     return str(arch) if n == 1 else f"{arch} x {n}"
 
@@ -215,4 +220,17 @@ def summary(card: dict) -> str:
             f"accuracy   MNIST test {_percent(m['test_accuracy'])} "
             f"(validation {_percent(m.get('val_accuracy'))})"
         )
+    sources = _table(card.get("data")).get("sources")
+    if isinstance(sources, list) and sources:
+        named = [
+            f"{str(s.get('name', '?')).split(' (')[0].split(',')[0]} ({s.get('licence', '?')})"
+            for s in map(_table, sources)
+        ]
+        lines.append(f"data       {'; '.join(named)}")
+    cal = _table(card.get("calibration"))
+    if "threshold" in cal:
+        rule = f"refusal    under {_number_text(cal['threshold'])} confident"
+        if cal.get("tie_margin"):
+            rule += f", or the top two digits within {_number_text(cal['tie_margin'])}"
+        lines.append(rule + f" (refuses {_percent(cal.get('val_refused'))} of validation digits)")
     return "\n".join(lines)
