@@ -143,7 +143,11 @@ class _Digit:
         top, left = max(0, int(self.top - pad)), max(0, int(self.left - pad))
         bottom, right = min(h, int(self.bottom + pad) + 1), min(w, int(self.right + pad) + 1)
         window = np.s_[top:bottom, left:right]
-        mine = np.where(np.isin(owners[window], self.members), ink[window], 0.0)
+        owner = owners[window]
+        # np.isin(owner, self.members), through a table of the labels: no sorting
+        table = np.zeros(max(int(owner.max(initial=0)), *self.members) + 1, bool)
+        table[self.members] = True
+        mine = np.where(table[owner], ink[window], 0.0)
         found = crop_to_ink(mine, 0.0)
         if found is None:  # (not for a digit made of pieces of ink)
             return mine, left, top
@@ -202,10 +206,18 @@ def _digits_from_pieces(pieces: list[dict]) -> list[_Digit]:
 def _owners(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """For every pixel of ink, the label of the nearest piece of ink (0 for none): the
     pixels a piece may take beside its own."""
-    if not (labels > 0).any():
-        return labels
-    nearest = ndi.distance_transform_edt(labels == 0, return_distances=False, return_indices=True)
-    return np.where(ink > 0, labels[tuple(nearest)], 0)
+    found = crop_to_ink(ink, 0.0)
+    if found is None or not (labels > 0).any():
+        return np.where(ink > 0, labels, 0)
+    # in the box of the ink only: every piece lies in it, so the nearest one to any of its
+    # pixels does too
+    crop, left, top = found
+    box = np.s_[top : top + crop.shape[0], left : left + crop.shape[1]]
+    inside = labels[box]
+    nearest = ndi.distance_transform_edt(inside == 0, return_distances=False, return_indices=True)
+    owners = np.zeros_like(labels)
+    owners[box] = np.where(crop > 0, inside[tuple(nearest)], 0)
+    return owners
 
 
 def _without_specks(digits: list[_Digit], pieces: list[dict]) -> list[_Digit]:
