@@ -21,7 +21,7 @@ a wrong reading, how many are wrong by one digit (the digit model's misreadings 
 segmentation's); time per number (median, p99; wall and CPU of this process).
 
 Then the hostile pictures: a 640x640 grid of 2x2 dots every 4 px, 16 short dashes, a
-single dash, about 1 MB of noise; each with its answer and CPU time (the floor: answered
+single dash, about 1 MB of noise, a page of 196 scribbles; each with its answer and CPU time (the floor: answered
 or refused within 1 s of CPU).
 """
 
@@ -42,6 +42,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec import load_predictor
+from digitrec.training.synthetic import scribble_page
 
 REPO = Path(__file__).resolve().parents[1]
 UNIPEN = REPO.parent / "shared" / "data" / "realworld" / "unipen"
@@ -213,6 +214,7 @@ def hostile() -> dict[str, bytes]:
         "16 short dashes": _png_of(dashes),
         "one dash": _png_of(dash),
         "noise (about 1 MB)": _png_of(noise),
+        "a page of 196 scribbles": _png_of(scribble_page(14, 14)),
     }
 
 

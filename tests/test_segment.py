@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 from digitrec.reading.predictor import Predictor
 from digitrec.reading.preprocess import fit_and_centre, ink_map, picture_ink
 from digitrec.reading.segment import Stopped, _Digit, _merge_broken, _seams, segment
-from digitrec.training.synthetic import draw_number, draw_strokes
+from digitrec.training.synthetic import draw_number, draw_strokes, scribble_page
 
 
 @pytest.fixture(scope="module")
@@ -350,6 +350,17 @@ def test_a_picture_too_busy_to_be_numbers_is_refused_fast(predictor):
     reading = predictor.read_number(dots)
     assert time.perf_counter() - started < 10  # generous: benchmarks/number_lines.py has the figure
     assert reading.refused and reading.digits == [] and reading.to_dict()["reason"] == "busy"
+
+
+def test_a_page_of_scribbles_is_refused_within_its_reading_budget(predictor):
+    """196 wide squiggles: few enough pieces, but thousands of candidate digits to read
+    (once 7 s of work); a 20-digit touching line stays well within the budget."""
+    started = time.perf_counter()
+    reading = predictor.read_number(scribble_page(14, 14))
+    assert time.perf_counter() - started < 10  # generous: benchmarks/number_lines.py has the figure
+    assert reading.digits == [] and reading.to_dict()["reason"] == "busy"
+    text = "48163925070318462951"
+    assert predictor.read_number(paper(draw_number(text, gap=-0.1))).text == text
 
 
 def test_noise_is_answered_not_raised(predictor):

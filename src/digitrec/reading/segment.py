@@ -12,10 +12,11 @@ of digits is searched for over those cuts (dynamic programming), every candidate
 in one batch by the recogniser, and pairs of digits too entangled for any cut by the pair
 reader (`read_pair`).
 
-Work is bounded whatever the ink looks like: grouping is vectorised over at most MAX_PIECES
-pieces and MAX_CANDIDATES candidate digits (a busier picture is refused as `Busy`), the
-search over at most MAX_CUTS cuts a piece, each digit spanning at most MAX_SPAN of them; and
-the caller may stop the work (`stop`) between pieces.
+Work is bounded whatever the ink looks like: grouping is vectorised over at most BUSY_PIECES
+pieces and MAX_CANDIDATES candidate digits, the search over at most MAX_CUTS cuts a piece,
+each digit spanning at most MAX_SPAN of them, and the recogniser and the pair reader read at
+most MAX_READS candidate digits for the whole picture (a busier picture is refused as
+`Busy`); the caller may stop the work (`stop`) between pieces.
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ SHORT = 0.6  # digits on a line are of a size: one shorter than this share of th
 # Bounded work: a picture with more pieces than this (after dust) is too busy to be numbers
 BUSY_PIECES = 400
 MAX_CANDIDATES = 200  # ... and so is one with more candidate digits than this
+# ... or one that needs more readings than this (recogniser and pair reader together, about a
+# millisecond each) to search: numbers of real writers' digits need up to about 160 for a
+# line of 8 touching digits; a page of scribbles needs thousands
+MAX_READS = 600
 # The search over cuts of one piece of ink; its costs were tuned on numbers of the UNIPEN
 # train writers that training holds out (benchmarks/tune_segment.py), never on dev
 MAX_CUTS = 24  # candidate cuts looked at in one piece
@@ -568,6 +573,19 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
     return out[::-1]
 
 
+def _budgeted(read: Callable, left: list[int]) -> Callable:
+    """`read`, counting the pieces it is given against the picture's budget (`left`, shared
+    by the recogniser and the pair reader): Busy once it is spent."""
+
+    def counted(pieces: list[np.ndarray]):
+        left[0] -= len(pieces)
+        if left[0] < 0:
+            raise Busy(f"more than {MAX_READS} candidate digits to read")
+        return read(pieces)
+
+    return counted
+
+
 def _check(stop: Stop | None) -> None:
     if stop is not None and stop():
         raise Stopped
@@ -601,6 +619,9 @@ def segment(
     are joined and pieces too wide for one digit, or read as none, are cut where that reads
     best; with `read_pair`, two touching digits may be read whole. Raises Busy for a picture
     too busy to be numbers, Stopped once `stop()` is true."""
+    left = [MAX_READS]
+    score = score and _budgeted(score, left)
+    read_pair = read_pair and _budgeted(read_pair, left)
     try:
         # border lines and dust go first; specks are told only once pieces are grouped
         # into digits: a 7's faint bar may weigh less than a twentieth of a bold 8 beside it

@@ -77,6 +77,21 @@ def draw_number(
     return blur(canvas)
 
 
+def scribble_page(rows: int, cols: int, seed: int = 0) -> np.ndarray:
+    """A page (uint8, dark on light) of rows x cols wavy strokes wider than digits, none of
+    them a digit: few pieces of ink, each a row of touching digits to a segmentation, which
+    must refuse the page within its budget rather than search every one."""
+    rng = np.random.default_rng(seed)
+    page = Image.new("L", (cols * 90 + 20, rows * 70 + 30), 255)
+    pen = ImageDraw.Draw(page)
+    for r in range(rows):
+        for c in range(cols):
+            xs = np.linspace(20 + c * 90, 90 + c * 90, 12)
+            ys = 50 + r * 70 + rng.uniform(-20, 20, 12)
+            pen.line(list(zip(xs.tolist(), ys.tolist(), strict=True)), fill=0, width=4)
+    return np.asarray(page)
+
+
 def blur(ink: np.ndarray, radius: float = 0.8) -> np.ndarray:
     """The soft edge of a real pen (anti-aliasing)."""
     return ndi.gaussian_filter(ink, radius).astype(np.float32)
