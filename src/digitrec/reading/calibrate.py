@@ -131,6 +131,20 @@ def refused_by(probs: np.ndarray, threshold: float, margin: float) -> np.ndarray
     return (probs.max(1) < threshold) | (margins(probs) < margin)
 
 
+def refusal_reasons(
+    probs: np.ndarray, threshold: float, margin: float, unsure_top_two: float
+) -> list[str | None]:
+    """Why the rule refuses each answer (None: it does not): a near tie, or too little
+    confidence with the top two holding `unsure_top_two` or more, is "unsure"; too little
+    confidence spread wider is "not_a_digit"."""
+    refused = refused_by(probs, threshold, margin)
+    unsure = (probs.max(1) >= threshold) | (top_two(probs) >= unsure_top_two)
+    return [
+        None if not r else "unsure" if u else "not_a_digit"
+        for r, u in zip(refused.tolist(), unsure.tolist(), strict=True)
+    ]
+
+
 def top_two(probs: np.ndarray) -> np.ndarray:
     """What the two likeliest digits of each answer hold together."""
     return np.sort(probs, axis=1)[:, -2:].sum(axis=1)

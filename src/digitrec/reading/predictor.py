@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import EmptyImageError
 from .backends import DIGITS, PAIRS, Loader, open_backend
-from .calibrate import softmax
+from .calibrate import refusal_reasons, softmax
 from .cards import (  # noqa: F401 (DEFAULT_THRESHOLD: re-exported)
     DEFAULT_THRESHOLD,
     calibrated_level,
@@ -133,16 +133,14 @@ class NumberReading:
     @property
     def text(self) -> str:
         """The number as written; '?' for a digit the model refused; lines joined by newlines."""
-        return "\n".join(
-            "".join("?" if p.refused else str(p.digit) for p in line) for line in self.lines
-        )
+        return "\n".join("".join(_characters(line)) for line in self.lines)
 
     @property
     def written(self) -> str:
         """The text with the marks written between its digits (1,526; 10.000; 555-1234)."""
         out = []
         for k, line in enumerate(self.lines):
-            chars = ["?" if p.refused else str(p.digit) for p in line]
+            chars = _characters(line)
             marks = self.marks[k] if k < len(self.marks) else []
             for before, mark in sorted(marks, reverse=True):
                 chars.insert(before, mark)
@@ -159,6 +157,11 @@ class NumberReading:
             "digits": [p.to_dict() for p in self.digits],
             "written": self.written,
         }
+
+
+def _characters(line: list[Prediction]) -> list[str]:
+    """Each digit of a line as written: '?' for one the model refused."""
+    return ["?" if p.refused else str(p.digit) for p in line]
 
 
 class Predictor:
@@ -211,17 +214,11 @@ class Predictor:
         return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
 
     def judge(self, probs: np.ndarray, inputs: np.ndarray) -> list[Prediction]:
-        out = []
-        for p, x in zip(probs, inputs, strict=True):
-            confidence = float(p.max())
-            second, first = np.sort(p)[-2:]
-            reason = None
-            if confidence < self.threshold:
-                reason = "not_a_digit" if first + second < self.unsure_top_two else "unsure"
-            elif first - second < self.tie_margin:  # two digits nearly tied
-                reason = "unsure"
-            out.append(Prediction(int(p.argmax()), confidence, p, x, reason is not None, reason))
-        return out
+        reasons = refusal_reasons(probs, self.threshold, self.tie_margin, self.unsure_top_two)
+        return [
+            Prediction(int(p.argmax()), float(p.max()), p, x, reason is not None, reason)
+            for p, x, reason in zip(probs, inputs, reasons, strict=True)
+        ]
 
     def predict(self, image: ImageInput) -> Prediction:
         return self.predict_many([image])[0]
