@@ -117,6 +117,18 @@ def test_the_card_names_every_data_source_with_its_licence(tmp_path, mnist_dir, 
     assert card["train"]["pen"] == 300
     assert 0 <= card["calibration"]["pen_val_refused"] <= card["train"]["pen_max_refused"]
 
+    # models that learned from pen digits, joined, have their refusal rule chosen on the
+    # held-out writers too, as each model's own was
+    joined = tmp_path / "joined.safetensors"
+    r = run_cli(
+        "combine", out, out, "--out", joined, "--unipen", unipen_file, "--quiet",
+        env={"DIGITREC_DATA": str(mnist_dir)},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    calibration = json.loads(joined.with_suffix(".json").read_text())["calibration"]
+    assert calibration["pen_val_accuracy"] == card["calibration"]["pen_val_accuracy"]
+    assert calibration["pen_val_refused"] <= card["train"]["pen_max_refused"]
+
 
 def test_mnist_alone_needs_no_unipen_file(tmp_path, mnist_dir, monkeypatch):
     r = run_cli(

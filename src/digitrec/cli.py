@@ -128,7 +128,7 @@ def _combine(args) -> int:
 
     out, name = _new_model_file(args, "ensemble")
     paths = [resolve(m) for m in args.models]
-    path, card = combine_models(paths, out, name=name, **_torch_run(args))
+    path, card = combine_models(paths, out, name=name, pen_file=args.unipen, **_torch_run(args))
     for given, entry in zip(args.models, card["ensemble"], strict=True):
         print(f"{given}: MNIST test {_percent(entry['test_accuracy'])}")
     m = card["metrics"]
@@ -551,6 +551,13 @@ def _combine_parser(sub) -> None:
     )
     p.add_argument("models", nargs="+", metavar="MODEL", help=MODEL_HELP + "; two or more")
     _new_model_options(p, "ensemble's")
+    p.add_argument(
+        "--unipen",
+        metavar="FILE",
+        help="UNIPEN's pen digits (unipen_digits.jsonl.gz, or its folder): when a model learned "
+        "from them, the refusal rule is chosen on their held-out writers too "
+        "(default: $DIGITREC_UNIPEN)",
+    )
     _shared(p, *TORCH_OPTIONS)
     p.set_defaults(run=_combine)
 

@@ -25,7 +25,7 @@ from .checkpoint import (
     torch_weights,
 )
 from .config import DEFAULT_PRESET, ModelConfig, TrainConfig, preset
-from .fit import fit, prepare_data, ranks_from_env, resolve_device
+from .fit import add_held_out_pen, fit, prepare_data, ranks_from_env, resolve_device
 from .measure import predict_logits
 from .nets import ENSEMBLE, Ensemble, build_model, count_parameters
 
@@ -131,6 +131,7 @@ def combine_models(
     progress: bool = True,
     command: str = "",
     name: str | None = None,
+    pen_file=None,
 ) -> tuple[Path, dict]:
     """Join trained digit readers (of any architectures and recipes) into one model that
     averages their probabilities, written at `out` (.safetensors) with its card: each
@@ -156,11 +157,15 @@ def combine_models(
             {"path": str(weights.resolve()), "sha256": file_sha256(weights), **_member_entry(card)}
         )
     # MNIST and held-out non-digits as the first trained model saw them (the validation
-    # split is the same in every run; an ensemble made by combine has no recipe of its own)
+    # split is the same in every run; an ensemble made by combine has no recipe of its own),
+    # and the held-out writers' pen digits when a model learned from pen digits: the
+    # refusal rule is then chosen on real writers, as each model's own was
     trained = next((c["train"] for c in cards if c.get("train")), None)
     recipe = TrainConfig.from_dict(trained) if trained else preset(DEFAULT_PRESET)
-    recipe = replace(recipe, redrawn=0, pen=0)
-    data = prepare_data(recipe, data_dir, dev, progress)
+    data = prepare_data(replace(recipe, redrawn=0, pen=0), data_dir, dev, progress)
+    pen = next((c["train"] for c in cards if c.get("train", {}).get("pen")), None)
+    if pen:
+        add_held_out_pen(data, TrainConfig.from_dict(pen), pen_file, dev)
     given = {"name": name or out.stem, "command": command, "seed": None}
     out.parent.mkdir(parents=True, exist_ok=True)
     return _save_ensemble(out, loaded, cards, entries, data, recipe.max_refused, given)

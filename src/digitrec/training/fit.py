@@ -218,17 +218,27 @@ def prepare_data(
 def _add_pen_digits(data: TrainData, cfg: TrainConfig, pen_file, device) -> None:
     """UNIPEN's train digits, drawn: those of most writers to learn from, those of the
     writers held out (pen.HELD_OUT of them) to choose the refusal threshold on."""
+    path, sha256, n_val = add_held_out_pen(data, cfg, pen_file, device)
+    n = _pen_count(cfg)
+    data.pen = _labelled(*cached(pen_bank, str(path), sha256, n, cfg.seed * 7919, "learn"), device)
+    data.sources.append(pen_source(path, sha256, n, n_val))
+
+
+def _pen_count(cfg: TrainConfig) -> int:
+    return min(cfg.pen, cfg.limit) if cfg.limit else cfg.pen  # smoke runs draw as few
+
+
+def add_held_out_pen(data: TrainData, cfg: TrainConfig, pen_file, device) -> tuple:
+    """The held-out writers' digits, drawn plainly, that the refusal rule is chosen on (the
+    same in every run of a recipe); returns the UNIPEN file, its SHA-256 and how many."""
     path = find_unipen(pen_file)
     sha256 = pen_file_sha256(path)
-    seed = cfg.seed * 7919
-    n = min(cfg.pen, cfg.limit) if cfg.limit else cfg.pen  # smoke runs draw as few
-    data.pen = _labelled(*cached(pen_bank, str(path), sha256, n, seed, "learn"), device)
-    n_val = min(n, cfg.val_size)
+    n_val = min(_pen_count(cfg), cfg.val_size)
     data.pen_val = _labelled(
         *cached(pen_bank, str(path), sha256, n_val, VAL_SPLIT_SEED, "held_out"), device
     )
     data.pen_max_refused = cfg.pen_max_refused
-    data.sources.append(pen_source(path, sha256, n, n_val))
+    return path, sha256, n_val
 
 
 def _generated(cfg: TrainConfig) -> list[dict]:
