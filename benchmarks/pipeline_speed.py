@@ -12,7 +12,9 @@ opaque), which takes the slower path of pictures with an alpha band. For each:
 
 1. `Predictor.predict_many`, `--batch` pictures a call: pictures per second (the median of
    `--rounds` rounds, the sets interleaved in each round so a noisy neighbour hurts them
-   alike).
+   alike), with `--readers` reading processes (default: one a core) and, as the baseline in
+   the same rounds, with one (`readers=1`); and the first batch's time, which starts the
+   reading processes.
 2. `Predictor.predict`, one picture a call, `--single` calls: median and 90th percentile.
 3. A profile by stage, in one thread: `to_mnist` on each picture, then the model on the
    batch. Each stage is the time spent in the preprocess functions that make it (exclusive:
@@ -212,20 +214,30 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=256, help="pictures per predict_many call")
     ap.add_argument("--single", type=int, default=300, help="predict calls per set")
     ap.add_argument("--model", default=None)
+    ap.add_argument(
+        "--readers", type=int, default=None, help="reading processes (default: one a core)"
+    )
     ap.add_argument("--cprofile", type=int, default=0, metavar="N")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 
     sets = load_pictures(args.data, args.n)
-    predictor = load_predictor(args.model, pairs=False)
+    predictor = load_predictor(args.model, pairs=False, readers=args.readers)
+    alone = load_predictor(args.model, pairs=False, readers=1)  # the baseline: one process
     load_before = load()
+    # the first batch starts the reading processes (kept for the next ones): timed alone
+    start = time.perf_counter()
+    predictor.predict_many(sets["png"][: args.batch])
+    first_batch = time.perf_counter() - start
     for name in SETS:  # warm up: first calls set things up
-        predictor.predict_many(sets[name][:16])
+        alone.predict_many(sets[name][:16])
 
     rates: dict[str, list[float]] = {name: [] for name in SETS}
+    rates_alone: dict[str, list[float]] = {name: [] for name in SETS}
     for _ in range(args.rounds):
         for name in SETS:
             rates[name].append(throughput(predictor, sets[name], args.batch))
+            rates_alone[name].append(throughput(alone, sets[name], args.batch))
     single = {name: latencies(predictor, sets[name][: args.single]) for name in SETS}
     stages = {name: profile(predictor, sets[name]) for name in SETS}
     inputs = np.stack([preprocess.to_mnist(p) for p in sets["png"][: args.batch]])
@@ -245,16 +257,23 @@ def main() -> None:
         f"Python {platform.python_version()}; load average before {load_before}, after {load()}"
     )
     print(
-        f"\n| set | predict_many (pictures/s, median of {args.rounds}) | rounds | "
-        f"predict median (ms) | predict p90 (ms) |"
+        f"\n| set | predict_many, {predictor.readers} reading processes (pictures/s, median of "
+        f"{args.rounds}) | rounds | one process (median) | ratio | predict median (ms) | "
+        "predict p90 (ms) |"
     )
-    print("| --- | ---: | --- | ---: | ---: |")
+    print("| --- | ---: | --- | ---: | ---: | ---: | ---: |")
     for name in SETS:
-        r = rates[name]
+        r, one = rates[name], rates_alone[name]
+        ratio = np.median(np.array(r) / np.array(one))  # each round's own ratio
         print(
             f"| {name} | {np.median(r):,.0f} | {', '.join(f'{x:,.0f}' for x in r)} | "
+            f"{np.median(one):,.0f} | {ratio:.2f} | "
             f"{np.median(single[name]):.2f} | {np.percentile(single[name], 90):.2f} |"
         )
+    print(
+        f"\nThe first batch of {args.batch}, which starts the reading processes: "
+        f"{first_batch * 1e3:,.0f} ms"
+    )
     print(
         f"\nThe model alone (`Predictor.classify`, batches of {len(inputs)}): "
         f"{np.median(model_rates):,.0f} digits/s"
@@ -283,7 +302,10 @@ def main() -> None:
             json.dumps(
                 {
                     "pictures": n,
+                    "readers": predictor.readers,
                     "predict_many_per_s": {k: v for k, v in rates.items()},
+                    "predict_many_one_process_per_s": {k: v for k, v in rates_alone.items()},
+                    "first_batch_s": first_batch,
                     "predict_ms": {
                         k: {"median": float(np.median(v)), "p90": float(np.percentile(v, 90))}
                         for k, v in single.items()

@@ -13,8 +13,9 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .data import list_folder_dataset, load_mnist
 from .errors import OutputExistsError
+from .reading.parallel import read_many
 from .reading.predictor import Predictor
-from .reading.preprocess import IMAGE_SIZE, to_mnist_many
+from .reading.preprocess import IMAGE_SIZE
 
 UNREADABLE = -1  # the prediction recorded for a picture that could not be read
 
@@ -99,9 +100,9 @@ def evaluate_folder(predictor: Predictor, root, progress: bool = True) -> EvalRe
     from tqdm import tqdm
 
     items = list_folder_dataset(root)
-    paths = tqdm([path for path, _ in items], desc="reading", disable=not progress, file=sys.stderr)
     # a picture that is blank or cannot be read counts as a wrong answer, shown blank
-    read = to_mnist_many(paths)
+    with tqdm(total=len(items), desc="reading", disable=not progress, file=sys.stderr) as bar:
+        read = read_many([path for path, _ in items], predictor.readers, progress=bar.update)
     inputs = np.zeros((len(items), IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
     inputs[read.kept] = read.inputs
     readable = np.zeros(len(items), dtype=bool)

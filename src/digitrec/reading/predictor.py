@@ -23,13 +23,13 @@ from .cards import (  # noqa: F401 (DEFAULT_THRESHOLD: re-exported)
     calibration,
     check_threshold,
 )
+from .parallel import check_readers, default_readers, read_many
 from .preprocess import (
     IMAGE_SIZE,
     ImageInput,
     fit_and_centre,
     fit_pair,
     picture_ink,
-    to_mnist_many,
 )
 from .registry import BUNDLED, resolve, served_name
 from .registry import bundled_path as bundled_model_path
@@ -178,10 +178,14 @@ class Predictor:
         threshold: float | None = None,
         pairs: str | os.PathLike | bool = True,
         loaders: Mapping[str, Loader] | None = None,
+        readers: int | None = None,
     ):
         # checked first: a bad setting is refused before a model is loaded for nothing
         if threshold is not None:
             threshold = check_threshold(threshold)
+        # processes that bring a batch of pictures to MNIST form (predict_many): this one
+        # and readers - 1 more (reading/parallel.py); by default one a core
+        self.readers = default_readers() if readers is None else check_readers(readers)
         self.path = resolve_model_path(model)
         self.backend = open_backend(self.path, threads, loaders, DIGITS)
         self.card: dict = self.backend.card
@@ -227,7 +231,7 @@ class Predictor:
         """One Prediction per picture; blank pictures are refused, unreadable ones raise."""
         # a blank picture has an answer (refused: blank); an unreadable one is the caller's
         # to fix, so the batch stops at the first
-        read = to_mnist_many(images, raise_unreadable=True)
+        read = read_many(images, self.readers, raise_unreadable=True)
         results = [blank() for _ in images]
         if read.kept:
             judged = self.judge(self.classify(read.inputs), read.inputs)

@@ -56,7 +56,8 @@ def load(model: str | os.PathLike | None, threads: int | None) -> Predictor:
     """A Predictor that has read a digit, or ModelError: a file that passes the card checks
     can still fail in the backend (a card whose settings do not build its architecture)."""
     try:
-        predictor = load_predictor(model, threads=threads)
+        # one reading process or thread a request: the server bounds its own work (work.py)
+        predictor = load_predictor(model, threads=threads, readers=1)
     except DigitrecError:
         raise
     except Exception as e:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..data import list_folder_dataset
 from ..errors import ConfigError, DataError, ModelError
-from ..reading.preprocess import to_mnist_many
+from ..reading.parallel import default_readers, read_many
 from .augment import augment_batch
 from .card import finish_card, new_card, stamped, validation_figures
 from .checkpoint import (
@@ -81,7 +81,7 @@ def _mnist_form(pictures, what: str) -> tuple[list[np.ndarray], list[int], list[
     """to_mnist over (name, picture, label) triples; unreadable or blank pictures are named
     and left out, never guessed."""
     pictures = list(pictures)
-    read = to_mnist_many(picture for _, picture, _ in pictures)
+    read = read_many([picture for _, picture, _ in pictures], default_readers())
     if not read.kept:
         raise DataError(f"{what} holds no readable picture of a digit")
     skipped = [f"{pictures[out.index][0]}: {out.message}" for out in read.left_out]
