@@ -69,6 +69,21 @@ def test_predict_reports_bad_pictures_but_still_reads_the_good_ones(tmp_path):
     assert result.stderr.strip() == f"digitrec: error: {tmp_path / 'missing.png'}: no such file"
 
 
+def test_predict_of_many_files_answers_each_in_its_place(tmp_path):
+    # 71 files: a batch that is shared with a reading process where there are two cores
+    pictures = example_pictures() * 7
+    missing = tmp_path / "missing.png"
+    files = [p for p, _ in pictures]
+    files.insert(33, missing)
+    result = run_cli("predict", *files, "--json")
+    assert result.returncode == 2
+    data = json.loads(result.stdout)
+    assert data[33] == {"image": str(missing), "error": f"{missing}: no such file"}
+    rest = data[:33] + data[34:]
+    assert [d["image"] for d in rest] == [str(p) for p, _ in pictures]
+    assert [d["digit"] for d in rest] == [label for _, label in pictures]
+
+
 @pytest.mark.parametrize(
     "content, fragment",
     [(b"hello, I am text", "not a picture"), (b"\x89PNG\r\n\x1a\n\x00\x00", "notes.png")],

@@ -229,10 +229,14 @@ def _predict(args) -> int:
     from .loading import load_predictor
 
     predictor = load_predictor(args.model, threshold=_threshold(args))
+    # many digits are read as one batch (on every core), a number at a time
+    answers = None if args.number else predictor.predict_each(args.images)
     results, failed, refused = [], 0, 0
-    for name in args.images:
+    for i, name in enumerate(args.images):
         try:
-            answer = predictor.read_number(name) if args.number else predictor.predict(name)
+            answer = predictor.read_number(name) if answers is None else answers[i]
+            if isinstance(answer, DigitrecError):
+                raise answer
         except DigitrecError as e:
             # One bad picture should not hide the answers for the others.
             failed += 1

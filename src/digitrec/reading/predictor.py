@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EmptyImageError
+from ..errors import BadImageError, EmptyImageError
 from .backends import DIGITS, PAIRS, Loader, open_backend
 from .calibrate import refusal_reasons, softmax
 from .cards import (  # noqa: F401 (DEFAULT_THRESHOLD: re-exported)
@@ -27,6 +27,7 @@ from .parallel import check_readers, default_readers, read_many
 from .preprocess import (
     IMAGE_SIZE,
     ImageInput,
+    MnistInputs,
     fit_and_centre,
     fit_pair,
     picture_ink,
@@ -231,8 +232,20 @@ class Predictor:
         """One Prediction per picture; blank pictures are refused, unreadable ones raise."""
         # a blank picture has an answer (refused: blank); an unreadable one is the caller's
         # to fix, so the batch stops at the first
-        read = read_many(images, self.readers, raise_unreadable=True)
-        results = [blank() for _ in images]
+        return self._answers(read_many(images, self.readers, raise_unreadable=True), len(images))
+
+    def predict_each(self, images: list[ImageInput]) -> list[Prediction | BadImageError]:
+        """predict_many, but an unreadable picture (missing, not a picture, damaged) gets
+        its error in its place instead of stopping the batch."""
+        read = read_many(images, self.readers)
+        results: list = self._answers(read, len(images))
+        for out in read.left_out:
+            if out.reason == "unreadable":
+                results[out.index] = BadImageError(out.message)
+        return results
+
+    def _answers(self, read: MnistInputs, n: int) -> list[Prediction]:
+        results = [blank() for _ in range(n)]
         if read.kept:
             judged = self.judge(self.classify(read.inputs), read.inputs)
             for i, p in zip(read.kept, judged, strict=True):
