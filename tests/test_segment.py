@@ -330,6 +330,19 @@ def test_a_comma_a_point_or_a_dash_is_a_separator_not_a_digit(predictor, text, m
     assert data["number"] == text and data["written"] == written
 
 
+def test_a_flat_row_of_digits_run_together_is_no_dash():
+    # Overlapping digits can make a piece as flat as a dash (here eight rings, each over the
+    # next, a seventh as high as the row is long): a dash is one stroke, they are not.
+    yy, xx = np.mgrid[0:90, 0:420]
+    rings = np.zeros((90, 420), np.float32)
+    for i in range(8):
+        r = np.hypot((xx - 50 - 45 * i) / 30, (yy - 45) / 25)
+        rings[np.abs(r - 1) < 0.15] = 1.0
+    assert ndi.label(rings > 0.3)[1] == 1
+    lines = segment(rings)  # (a dash among digits stays a mark: the test of separators)
+    assert lines and all(s.mark is None for line in lines for s in line)
+
+
 def test_a_dash_or_a_line_of_dashes_gives_no_digit(predictor):
     dash = np.zeros((120, 200), np.float32)
     dash[56:64, 50:150] = 1.0

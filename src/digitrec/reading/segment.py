@@ -73,6 +73,7 @@ PAIR_ASPECT = (0.8, 2.4)  # widths (times the height) of a piece the pair reader
 PAIR_COST = 1.0  # the pair reader's reading costs this (log odds) beyond a cut's
 # Marks: a flat candidate (height under this share of its width) is a dash or a rule
 FLAT = 0.35
+ONE_STROKE = 0.25  # ... and one stroke: fewer than this share of its columns cross two or more
 RULE = 2.0  # a horizontal run of ink longer than this times a digit's height is a rule
 MARK_SIZE = 0.35  # a candidate this small (share of the line's digit height) low on the line
 LOW = 0.55  # ... whose top is this far down the line is a dot or a comma
@@ -476,12 +477,12 @@ def _halves(ink: np.ndarray) -> Parts:
     return parts or [(ink[:, :mid], 0, 0), (ink[:, mid:], mid, 0)]
 
 
-def _mark(d: _Digit, line: list[_Digit], tallest: int, baseline: float) -> str | None:
-    """Whether a candidate is a mark between digits rather than a digit: a dash (flat, and
+def _mark(d: _Digit, line: list[_Digit], flat: bool, tallest: int, baseline: float) -> str | None:
+    """Whether a candidate is a mark between digits rather than a digit: a dash (`flat`, and
     beside the digits rather than over or under one), or a dot or a comma (small, low on
     the line)."""
     h, w = d.bottom - d.top, d.right - d.left
-    if h <= FLAT * w:
+    if flat:
         beside = all(
             _overlap(d.left, d.right, o.left, o.right) < 0.3 * w for o in line if o is not d
         )
@@ -494,17 +495,31 @@ def _mark(d: _Digit, line: list[_Digit], tallest: int, baseline: float) -> str |
     return "," if h > COMMA * w or d.bottom > baseline + 0.15 * tallest else "."
 
 
-def _marks(line: list[_Digit]) -> dict[int, str]:
+def _one_stroke(ink: np.ndarray) -> bool:
+    """Whether ink is one stroke from end to end (a dash, a rule) rather than digits run
+    together into a flat piece (a row of overlapping digits is as flat as a dash): few of
+    its columns cross more than one stroke."""
+    mask = ink > STROKE
+    strokes = mask[0].astype(np.int32) + (mask[1:] & ~mask[:-1]).sum(axis=0)
+    inked = strokes > 0
+    return not inked.any() or float((strokes[inked] >= 2).mean()) < ONE_STROKE
+
+
+def _marks(line: list[_Digit], ink: np.ndarray, owners: np.ndarray) -> dict[int, str]:
     """The marks of a line: index -> ',', '.' or '-'."""
-    tall = [d for d in line if d.bottom - d.top > FLAT * (d.right - d.left)]
+    flat = [
+        d.bottom - d.top <= FLAT * (d.right - d.left) and _one_stroke(d.ink(ink, owners))
+        for d in line
+    ]
+    tall = [d for d, f in zip(line, flat, strict=True) if not f]
     if not tall:
         return {i: "-" for i in range(len(line))}
     tallest = max(d.bottom - d.top for d in tall)
     big = [d.bottom for d in tall if d.bottom - d.top >= 0.6 * tallest]
     baseline = float(np.median(big))
     out = {}
-    for i, d in enumerate(line):
-        mark = _mark(d, line, tallest, baseline)
+    for i, (d, f) in enumerate(zip(line, flat, strict=True)):
+        mark = _mark(d, line, f, tallest, baseline)
         if mark:
             out[i] = mark
     return out
@@ -643,7 +658,7 @@ def segment(
     lines = []
     for line in _lines(candidates):
         _check(stop)
-        found = _marks(line)
+        found = _marks(line, ink, owners)
         digits = [d for i, d in enumerate(line) if i not in found]
         if score and digits:
             digits = _merge_broken(digits, ink, owners, score)
