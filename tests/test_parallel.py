@@ -99,6 +99,9 @@ def test_readers_is_checked(monkeypatch, tiny_onnx):
     monkeypatch.setenv(parallel.ENV, "many")
     with pytest.raises(ConfigError, match="DIGITREC_READERS"):
         Predictor(tiny_onnx)
+    monkeypatch.setenv(parallel.ENV, "0")
+    with pytest.raises(ConfigError, match="DIGITREC_READERS"):
+        Predictor(tiny_onnx)
     monkeypatch.setenv(parallel.ENV, "1")
     assert Predictor(tiny_onnx).readers == 1
     monkeypatch.delenv(parallel.ENV)

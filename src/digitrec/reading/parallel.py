@@ -58,7 +58,7 @@ def default_readers() -> int:
         return cores()
     try:
         return check_readers(int(given))
-    except ValueError:
+    except (ValueError, ConfigError):  # "many", or 0
         raise ConfigError(f"${ENV} must be a whole number of processes, 1 or more, not {given!r}")
 
 
@@ -190,9 +190,9 @@ class _Worker:
 
     def read(self, chunk: list[ImageInput], raise_unreadable: bool):
         """The chunk's MnistInputs, or the error reading it raised."""
-        _send(self.process.stdin, (chunk, raise_unreadable))
+        _send(self.process.stdin, _pickled((chunk, raise_unreadable)))
         ok, result = _receive(self.process.stdout)
-        return result if ok else _as_error(result)
+        return result  # MnistInputs, or (not ok) the exception it raised
 
     def close(self) -> None:
         try:
@@ -200,10 +200,6 @@ class _Worker:
             self.process.wait(timeout=5)
         except Exception:
             self.process.kill()
-
-
-def _as_error(result) -> BaseException:
-    return result if isinstance(result, BaseException) else RuntimeError(str(result))
 
 
 class _Pool:
@@ -247,8 +243,11 @@ class _Pool:
 _POOL = _Pool()
 
 
-def _send(stream, message) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+def _pickled(message) -> bytes:
+    return pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _send(stream, data: bytes) -> None:
     stream.write(_HEADER.pack(len(data)))
     stream.write(data)
     stream.flush()
@@ -278,12 +277,10 @@ def _serve(stdin, stdout) -> None:
         except Exception as e:
             answer = (False, e)
         try:
-            data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
+            data = _pickled(answer)
         except Exception:  # an error that cannot be pickled: its message can
-            data = pickle.dumps((False, RuntimeError(str(answer[1]))))
-        stdout.write(_HEADER.pack(len(data)))
-        stdout.write(data)
-        stdout.flush()
+            data = _pickled((False, RuntimeError(str(answer[1]))))
+        _send(stdout, data)
 
 
 def _main() -> None:
