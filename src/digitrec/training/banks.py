@@ -23,6 +23,7 @@ _SOURCES = (
     "training/synthetic.py",
     "training/redraw.py",
     "training/pen.py",
+    "training/framed.py",
     "training/banks.py",
 )
 

@@ -127,6 +127,10 @@ class TrainConfig:
     # real writers: drawings of UNIPEN's train digits (training/pen.py), read by to_mnist
     pen: int = 0
     pen_share: float = 0.3  # pen digits added to each batch, as a share of it
+    # training digits (MNIST's and the pen digits) stretched to fill a small box, as form
+    # readers keep them (training/framed.py)
+    framed: int = 0
+    framed_share: float = 0.15  # boxed digits added to each batch, as a share of it
     pairs: int = 60000  # task "pairs": pairs of training digits to learn from
     # share of validation digits the refusal threshold may refuse: a refused digit costs a
     # number as much as a wrong one, and non-digits read far less sure than that anyway

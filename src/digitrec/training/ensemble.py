@@ -162,7 +162,7 @@ def combine_models(
     # refusal rule is then chosen on real writers, as each model's own was
     trained = next((c["train"] for c in cards if c.get("train")), None)
     recipe = TrainConfig.from_dict(trained) if trained else preset(DEFAULT_PRESET)
-    data = prepare_data(replace(recipe, redrawn=0, pen=0), data_dir, dev, progress)
+    data = prepare_data(replace(recipe, redrawn=0, pen=0, framed=0), data_dir, dev, progress)
     pen = next((c["train"] for c in cards if c.get("train", {}).get("pen")), None)
     if pen:
         add_held_out_pen(data, TrainConfig.from_dict(pen), pen_file, dev)

@@ -172,6 +172,7 @@ def finetune(
         outliers=min(recipe.outliers, cfg.outliers),
         redrawn=0,
         pen=0,
+        framed=0,
         seed=cfg.seed,
         limit=None,
     )

@@ -34,6 +34,7 @@ from .checkpoint import (
     weights_digest,
 )
 from .config import TrainConfig
+from .framed import framed_bank
 from .measure import loss_and_accuracy, loss_and_right, predict_logits
 from .nets import build_model, count_parameters
 from .pen import find_unipen, pen_bank, pen_file_sha256, pen_source
@@ -172,6 +173,7 @@ class TrainData:
     sha256: dict
     extra: tuple[torch.Tensor, torch.Tensor] | None = None  # re-drawn digits, labelled
     pen: tuple[torch.Tensor, torch.Tensor] | None = None  # real writers' pen digits, labelled
+    framed: tuple[torch.Tensor, torch.Tensor] | None = None  # digits boxed as forms box them
     # pen digits of other writers, never trained on: they choose the refusal threshold
     pen_val: tuple[torch.Tensor, torch.Tensor] | None = None
     pen_max_refused: float = 0.0  # ... refusing at most this share of them
@@ -209,6 +211,8 @@ def prepare_data(
         data.extra = _labelled(*bank, device)
     if cfg.pen:
         _add_pen_digits(data, cfg, pen_file, device)
+    if cfg.framed:
+        _add_framed_digits(data, cfg, images[train_idx], labels[train_idx], device)
     data.outliers = outlier_bank(cfg, images[train_idx], device)
     data.held_out = outlier_bank(cfg, images[train_idx], device, seed_offset=1)
     data.sources = [MNIST_SOURCE] + data.sources + _generated(cfg)
@@ -222,6 +226,17 @@ def _add_pen_digits(data: TrainData, cfg: TrainConfig, pen_file, device) -> None
     n = _pen_count(cfg)
     data.pen = _labelled(*cached(pen_bank, str(path), sha256, n, cfg.seed * 7919, "learn"), device)
     data.sources.append(pen_source(path, sha256, n, n_val))
+
+
+def _add_framed_digits(data: TrainData, cfg: TrainConfig, images, labels, device) -> None:
+    """Training digits, MNIST's and (when the recipe learns from them) the pen digits,
+    stretched to fill a small box as form readers keep them (training/framed.py)."""
+    if data.pen is not None:
+        pen_x = (data.pen[0].squeeze(1).cpu().numpy() * 255).round().astype(np.uint8)
+        images = np.concatenate([images, pen_x])
+        labels = np.concatenate([labels, data.pen[1].cpu().numpy()])
+    n = min(cfg.framed, cfg.limit) if cfg.limit else cfg.framed
+    data.framed = _labelled(*cached(framed_bank, images, labels, n, cfg.seed * 7919 + 2), device)
 
 
 def _pen_count(cfg: TrainConfig) -> int:
@@ -246,6 +261,15 @@ def _generated(cfg: TrainConfig) -> list[dict]:
     if cfg.redrawn:
         made.append(
             {"name": "MNIST training digits re-drawn by training/redraw.py", "n": cfg.redrawn}
+        )
+    if cfg.framed:
+        made.append(
+            {
+                "name": "MNIST training digits and UNIPEN train pen digits stretched to fill a "
+                "box as form readers keep them, by training/framed.py",
+                "n": cfg.framed,
+                "licence": "made here from the MNIST and UNIPEN digits above, under theirs",
+            }
         )
     if cfg.outliers:
         made.append(
@@ -590,6 +614,8 @@ def _train_epoch(
     n_out = int(cfg.outlier_share * share) if data.outliers is not None else 0
     n_extra = int(cfg.redrawn_share * share) if data.extra is not None else 0
     n_pen = int(cfg.pen_share * share) if data.pen is not None else 0
+    n_framed = int(cfg.framed_share * share) if data.framed is not None else 0
+    extras = ((data.extra, n_extra), (data.pen, n_pen), (data.framed, n_framed))
     bf16 = use_bf16(cfg.precision, dev)
     model.train()
     tally = _Tally(dev)
@@ -604,7 +630,7 @@ def _train_epoch(
     lr = cfg.lr
     for i in bar:
         idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][ranks.rank :: ranks.world]
-        xb, yb = _batch(data, idx, n_extra, n_pen, n_out, cfg.augment, gen)
+        xb, yb = _batch(data, idx, extras, n_out, cfg.augment, gen)
         lr = lr_at(cfg, (epoch - 1) * steps + i, total_steps)
         loss, right = _step(model, optimizer, cfg, xb, yb, lr, bf16)
         tally.add(loss, right, len(yb))
@@ -628,14 +654,14 @@ def _epoch_order(
 
 
 def _batch(
-    data: TrainData, idx, n_extra: int, n_pen: int, n_out: int, augment, gen: torch.Generator
+    data: TrainData, idx, extras, n_out: int, augment, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One step's pictures, distorted, and the labels of its digits: the training pictures
-    at idx, n_extra re-drawn digits, n_pen pen digits, then n_out non-digits (which have
-    no label)."""
+    at idx, n pictures of each (bank, n) of `extras` (re-drawn, pen and boxed digits), then
+    n_out non-digits (which have no label)."""
     xb, yb = data.x[idx], data.y[idx]
     dev = xb.device
-    for bank, n in ((data.extra, n_extra), (data.pen, n_pen)):
+    for bank, n in extras:
         if n:
             pick = torch.randint(len(bank[1]), (n,), generator=gen, device=dev)
             xb = torch.cat([xb, bank[0][pick]])
