@@ -1,7 +1,9 @@
 """Training digits boxed as form readers box them: stretched to fill a small box, read back."""
 
 import numpy as np
+import pytest
 
+from digitrec.errors import DataError
 from digitrec.reading.preprocess import crop_to_ink
 from digitrec.training.framed import framed, framed_bank
 from digitrec.training.synthetic import draw_strokes
@@ -49,3 +51,9 @@ def test_the_bank_is_repeatable_and_keeps_labels():
     # the blank picture has nothing to box: every digit in the bank is the 1
     assert (y == 1).all() and (x.reshape(12, -1).max(1) > 0.5).all()
     assert not np.array_equal(x, framed_bank(images, labels, 12, seed=4)[0])
+
+
+def test_digits_with_no_ink_stop_the_bank_instead_of_looping():
+    blank = np.zeros((3, 28, 28), np.uint8)
+    with pytest.raises(DataError, match="no ink"):
+        framed_bank(blank, np.array([0, 1, 2]), 5, seed=0)

@@ -27,14 +27,20 @@ STROKE = 0.3  # ... and above this, part of a stroke that another one can touch
 FLATTEST_FLAG = 30.0  # degrees below the horizontal: a flatter flag makes a 1 a 7
 
 
-def _resize(x: np.ndarray, width: int, height: int, method=Image.Resampling.BICUBIC):
+def resized(x: np.ndarray, width: int, height: int, method=Image.Resampling.BICUBIC):
+    """Ink in [0, 1] resized to width x height (each at least 1)."""
     out = Image.fromarray(x.astype(np.float32)).resize((max(1, width), max(1, height)), method)
     return np.clip(np.asarray(out), 0.0, 1.0)
 
 
-def _crop(digit: np.ndarray) -> np.ndarray:
+def cut_out(digit: np.ndarray) -> np.ndarray:
+    """A training digit (0-1 or 0-255) cropped to its ink, in [0, 1]; EmptyImageError if
+    it has none."""
     x = np.asarray(digit, dtype=np.float32)
-    return crop_to_ink(x / 255.0 if x.max() > 1.0 else x, INK)[0]
+    cut = crop_to_ink(x / 255.0 if x.max() > 1.0 else x, INK)
+    if cut is None:
+        raise EmptyImageError("a training digit with no ink")
+    return cut[0]
 
 
 def _pen_width(ink: np.ndarray) -> float:
@@ -143,11 +149,11 @@ def _change_pen(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def redraw(digit: np.ndarray, label: int, rng: np.random.Generator) -> np.ndarray:
     """A training digit (28x28) drawn again 24-160 pixels tall with another pen, maybe in
     the European style, on a canvas, and read back to MNIST form by `to_mnist`."""
-    crop = _crop(digit)
+    crop = cut_out(digit)
     h, w = crop.shape
     height = int(rng.integers(24, 161))
     scale = height / h
-    ink = _resize(crop, round(w * scale), height)
+    ink = resized(crop, round(w * scale), height)
     ink = np.clip((ink - 0.5) / max(0.2, min(1.0, 2.0 / scale)) + 0.5, 0.0, 1.0)  # pen edges
     if label == 1 and rng.random() < 0.7:
         ink = european_one(ink, rng)
@@ -174,9 +180,9 @@ def pair_ink(a: np.ndarray, b: np.ndarray, rng: np.random.Generator, touch: bool
     """Two 28x28 digits written side by side on one line at MNIST's scale: `touch` runs them
     together until their strokes meet (overlapping up to half the narrower one), else they
     stand up to 2 pixels apart."""
-    a, b = _crop(a), _crop(b)
+    a, b = cut_out(a), cut_out(b)
     s = rng.uniform(0.85, 1.15)  # people do not write every digit the same size
-    b = _resize(b, round(b.shape[1] * s), round(b.shape[0] * s), Image.Resampling.BILINEAR)
+    b = resized(b, round(b.shape[1] * s), round(b.shape[0] * s), Image.Resampling.BILINEAR)
     narrower = min(a.shape[1], b.shape[1])
     height = max(a.shape[0], b.shape[0]) + 8
     top_a = (height - a.shape[0]) // 2
@@ -212,9 +218,9 @@ def lone_digits(images: np.ndarray, n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     out = np.zeros((n, *PAIR_FIELD), dtype=np.float32)
     for i, j in enumerate(rng.integers(len(images), size=n)):
-        ink = _crop(images[j])
+        ink = cut_out(images[j])
         stretch = rng.uniform(1.0, 1.8)
-        out[i] = fit_pair(_resize(ink, round(ink.shape[1] * stretch), ink.shape[0]))
+        out[i] = fit_pair(resized(ink, round(ink.shape[1] * stretch), ink.shape[0]))
     return out
 
 
