@@ -190,7 +190,7 @@ def profile(predictor: Predictor, pictures: list) -> dict[str, float]:
     with StageTimer() as timer:
         start = time.perf_counter()
         inputs = np.stack([preprocess.to_mnist(p) for p in pictures])
-        judged = predictor.judge(predictor.classify(inputs), inputs)
+        judged = predictor.judge(predictor.probabilities(inputs), inputs)
         total = time.perf_counter() - start
     assert len(judged) == len(pictures)
     ms = {stage: s * 1e3 / len(pictures) for stage, s in timer.seconds.items()}

@@ -354,7 +354,7 @@ def naive_input(image: str | os.PathLike | bytes) -> np.ndarray:
 
 def naive_predict(predictor: Predictor, images: list) -> list[Prediction]:
     x = np.stack([naive_input(i) for i in images]) if images else np.zeros((0, 28, 28))
-    return predictor.judge(predictor.classify(x), x)
+    return predictor.judge(predictor.probabilities(x), x)
 
 
 def digitrec_predict(predictor: Predictor, images: list) -> list[Prediction]:
@@ -598,7 +598,7 @@ def bench_non_digits(reader: Reader, n, seed, table, figures, samples: Path | No
 
 def bench_mnist(predictor, test, table, figures) -> None:
     x = test.images.astype(np.float32) / 255.0  # already in MNIST form: one pipeline
-    s = scores(predictor.judge(predictor.classify(x), x), test.labels)
+    s = scores(predictor.judge(predictor.probabilities(x), x), test.labels)
     figures["mnist_test"] = s
     table.add_scores(
         "MNIST test (already 28x28)",

@@ -79,17 +79,17 @@ def main() -> None:
     rows, per_writer = [], {}
     for name, sub in FOLDERS.items():
         x, y, names = folder_set(Path(args.realworld) / sub)
-        probs = predictor.classify(x)
+        probs = predictor.probabilities(x)
         rows.append(rows_for(name, probs, y, predictor))
         if name == "UNIPEN dev":
             per_writer = unipen_writers(Path(args.realworld) / "unipen", names, probs, y)
     test = load_mnist("test", progress=False)
-    probs = predictor.classify(test.images.astype(np.float32) / 255.0)
+    probs = predictor.probabilities(test.images.astype(np.float32) / 255.0)
     rows.append(rows_for("MNIST test", probs, test.labels, predictor))
     rng = np.random.default_rng([args.seed, 4])
     pictures = [non_digit_picture(rng)[0] for _ in range(args.non_digits)]
     read = to_mnist_many(pictures)
-    probs = predictor.classify(read.inputs)
+    probs = predictor.probabilities(read.inputs)
     answered = sum(p.reason is None for p in predictor.judge(probs, read.inputs))
     blank = len(read.left_out)
     non_digits = {

@@ -1,7 +1,8 @@
 """Accuracy of a model on each of several views of the same pictures (rotated, zoomed,
-squashed, thinner, thicker) and on their averaged probabilities: what test-time
-augmentation would give. Sets: held-out UNIPEN train writers (drawn plainly), optdigits32,
-usps, MNIST test.
+squashed, thinner, thicker: digitrec.reading.views) and on their averaged probabilities,
+what test-time augmentation of every picture gives (the Predictor's second look averages
+them for its unsure answers only). Sets: held-out UNIPEN train writers (drawn plainly),
+optdigits32, usps, MNIST test.
 
     DIGITREC_DATA=../shared/data/mnist DIGITREC_UNIPEN=../shared/data/realworld/unipen \
         python benchmarks/views.py [MODEL]
@@ -13,11 +14,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
 from digitrec import load_predictor
 from digitrec.data import list_folder_dataset, load_mnist
 from digitrec.reading.preprocess import to_mnist_many
+from digitrec.reading.views import VIEWS, view
 from digitrec.training.fit import VAL_SPLIT_SEED
 from digitrec.training.pen import find_unipen, pen_bank, pen_file_sha256
 
@@ -28,27 +29,6 @@ def folder(root: Path) -> tuple[np.ndarray, np.ndarray]:
     items = list_folder_dataset(root)
     read = to_mnist_many([f for f, _ in items])
     return read.inputs.astype(np.float32), np.array([label for _, label in items])[read.kept]
-
-
-def affine(x: np.ndarray, rot: float = 0, sx: float = 1, sy: float = 1) -> np.ndarray:
-    """Each 28x28 picture rotated by rot degrees and scaled about its centre."""
-    a = np.deg2rad(rot)
-    m = np.array([[np.cos(a) / sy, -np.sin(a) / sx], [np.sin(a) / sy, np.cos(a) / sx]])
-    centre = np.array([13.5, 13.5])
-    return np.stack([ndi.affine_transform(p, m, offset=centre - m @ centre, order=1) for p in x])
-
-
-VIEWS = {
-    "orig": lambda x: x,
-    "r+8": lambda x: affine(x, rot=8),
-    "r-8": lambda x: affine(x, rot=-8),
-    "sq0.8": lambda x: affine(x, sx=0.8),
-    "wide1.2": lambda x: affine(x, sx=1.2),
-    "z0.9": lambda x: affine(x, sx=0.9, sy=0.9),
-    "z1.1": lambda x: affine(x, sx=1.1, sy=1.1),
-    "thin": lambda x: ndi.grey_erosion(x, size=(1, 2, 2)),
-    "thick": lambda x: ndi.grey_dilation(x, size=(1, 2, 2)),
-}
 
 
 def main() -> None:
@@ -63,7 +43,8 @@ def main() -> None:
         "MNIST test": (test.images.astype(np.float32) / 255, np.asarray(test.labels)),
     }
     for name, (x, y) in sets.items():
-        probs = {v: predictor.classify(view(x)) for v, view in VIEWS.items()}
+        probs = {"orig": predictor.classify(x)}
+        probs.update({v: predictor.classify(view(x, v)) for v in VIEWS})
         acc = {v: f"{100 * (p.argmax(1) == y).mean():.2f}" for v, p in probs.items()}
         mean = np.mean(list(probs.values()), axis=0)
         print(name, acc, f"all views averaged {100 * (mean.argmax(1) == y).mean():.2f}")

@@ -157,6 +157,11 @@ def test_info_shows_the_bundled_card():
     rule = card["calibration"]
     assert f"under {rule['threshold']:.3f} confident" in lines["refusal"]
     assert f"within {rule['tie_margin']:.3f}" in lines["refusal"]
+    look = rule["second_look"]
+    assert (
+        f"under {look['below']:.3f} confident: reads {len(look['views'])} more views"
+        in (lines["second"])
+    )
 
 
 def test_evaluate_mnist_json_and_report(tmp_path, mnist_dir, tiny_onnx, tiny_run):
@@ -167,7 +172,9 @@ def test_evaluate_mnist_json_and_report(tmp_path, mnist_dir, tiny_onnx, tiny_run
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["n"] == 10000
-    assert data["accuracy"] == pytest.approx(tiny_run[1]["metrics"]["test_accuracy"], abs=1e-4)
+    # what the Predictor answers: with a second look at its unsure answers, as the card says
+    looked = tiny_run[1]["metrics"]["test_accuracy_second_look"]
+    assert data["accuracy"] == pytest.approx(looked, abs=1e-4)
     assert set(data["per_class"]) == {str(d) for d in range(10)}
     assert all(0.5 < c["recall"] <= 1 for c in data["per_class"].values())
     for name in ("confusion.png", "errors.png"):

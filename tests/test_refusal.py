@@ -134,7 +134,7 @@ def test_digits_are_not_refused(predictor, mnist_dir):
     from digitrec.data import load_mnist
 
     x = load_mnist("test", mnist_dir).images[:2000].astype(np.float32) / 255
-    refused = np.mean([p.refused for p in predictor.judge(predictor.classify(x), x)])
+    refused = np.mean([p.refused for p in predictor.judge(predictor.probabilities(x), x)])
     assert refused <= 0.01
 
 

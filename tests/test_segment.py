@@ -148,7 +148,7 @@ def test_each_digit_comes_with_the_reading_segmentation_made_of_it():
         lines = predictor.segment(picture_ink(paper(ink))[0])
         for s in (s for line in lines for s in line):
             assert np.array_equal(s.input, fit_and_centre(s.ink))
-            assert np.array_equal(s.probabilities, predictor.classify(s.input[None])[0])
+            assert np.array_equal(s.probabilities, predictor.probabilities(s.input[None])[0])
 
 
 def test_read_number_fits_each_piece_of_ink_once(predictor, monkeypatch):

@@ -85,7 +85,7 @@ class EvalResult:
 def evaluate_mnist(predictor: Predictor, data_dir=None, progress: bool = True) -> EvalResult:
     split = load_mnist("test", data_dir, progress=progress)
     inputs = split.images.astype(np.float32) / 255.0  # already in MNIST form
-    probs = predictor.classify(inputs)
+    probs = predictor.probabilities(inputs)
     return EvalResult(
         labels=split.labels,
         predicted=probs.argmax(1),
@@ -107,7 +107,7 @@ def evaluate_folder(predictor: Predictor, root, progress: bool = True) -> EvalRe
     inputs[read.kept] = read.inputs
     readable = np.zeros(len(items), dtype=bool)
     readable[read.kept] = True
-    probs = predictor.classify(inputs)
+    probs = predictor.probabilities(inputs)
     predicted = np.where(readable, probs.argmax(1), UNREADABLE)
     return EvalResult(
         labels=np.array([label for _, label in items]),

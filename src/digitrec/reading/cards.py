@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, ModelError
 from ..files import file_kind
+from .views import VIEWS
 
 CARD_FORMAT = "digitrec-model/1"
 CARD_KEY = "digitrec_card"  # metadata key inside .safetensors and .onnx files
@@ -130,6 +131,29 @@ def calibrated_level(card: dict, path: Path, name: str, default: float) -> float
     return level
 
 
+def second_look(card: dict, path: Path) -> tuple[float, list[str]] | None:
+    """Below what confidence the model reads an answer again, and in which views
+    (calibrate.second_look, views.VIEWS), as its card's calibration says; None when it
+    reads once. ModelError for a setting no calibration gives."""
+    given = card.get("calibration", {})
+    look = given.get("second_look") if isinstance(given, dict) else None
+    if look is None:
+        return None
+    below = _number(look.get("below")) if isinstance(look, dict) else None
+    names = look.get("views") if isinstance(look, dict) else None
+    if (
+        below is None
+        or not 0.0 <= below <= 1.0
+        or not isinstance(names, list)
+        or not all(isinstance(n, str) and n in VIEWS for n in names)
+    ):
+        raise ModelError(
+            f"{path} is damaged: its card's calibration second_look {look!r} is not a level "
+            f"from 0 to 1 and a list of views from {', '.join(VIEWS)}"
+        )
+    return below, names
+
+
 def _safetensors_metadata(path: Path) -> dict:
     with open(path, "rb") as f:
         head = f.read(8)
@@ -216,9 +240,11 @@ def summary(card: dict) -> str:
             f"{m.get('epochs', '?')} epochs, seed {card.get('seed', '?')}"
         )
     if "test_accuracy" in m:
+        looked = m.get("test_accuracy_second_look")
         lines.append(
-            f"accuracy   MNIST test {_percent(m['test_accuracy'])} "
-            f"(validation {_percent(m.get('val_accuracy'))})"
+            f"accuracy   MNIST test {_percent(m['test_accuracy'])}"
+            + ("" if looked is None else f", {_percent(looked)} with a second look")
+            + f" (validation {_percent(m.get('val_accuracy'))})"
         )
     sources = _table(card.get("data")).get("sources")
     if isinstance(sources, list) and sources:
@@ -233,4 +259,10 @@ def summary(card: dict) -> str:
         if cal.get("tie_margin"):
             rule += f", or the top two digits within {_number_text(cal['tie_margin'])}"
         lines.append(rule + f" (refuses {_percent(cal.get('val_refused'))} of validation digits)")
+    look = _table(cal.get("second_look"))
+    if "below" in look:
+        lines.append(
+            f"second look under {_number_text(look['below'])} confident: reads "
+            f"{len(look.get('views') or [])} more views of the digit and averages"
+        )
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from .cards import (  # noqa: F401 (DEFAULT_THRESHOLD: re-exported)
     calibrated_level,
     calibration,
     check_threshold,
+    second_look,
 )
 from .parallel import check_readers, default_readers, read_many
 from .preprocess import (
@@ -35,6 +36,7 @@ from .preprocess import (
 from .registry import BUNDLED, resolve, served_name
 from .registry import bundled_path as bundled_model_path
 from .segment import Busy, Segment, Stop, segment
+from .views import views
 
 BUNDLED_PAIR_READER = "pairs.onnx"
 
@@ -199,6 +201,9 @@ class Predictor:
         # near ties are refused by the card's rule, not under a threshold given instead of it
         tie = calibrated_level(self.card, self.path, "tie_margin", 0.0)
         self.tie_margin = tie if threshold is None else 0.0
+        # answers less sure than this are read again in other views of their picture
+        # (probabilities): (level, view names), or None for a model that reads once
+        self.second_look = second_look(self.card, self.path)
         # The pair reader (read_number): the bundled one unless another file or False is given
         self.pairs = None
         if pairs is True and bundled_model_path(BUNDLED_PAIR_READER).is_file():
@@ -217,6 +222,27 @@ class Predictor:
             for i in range(0, len(x), batch_size)
         ]
         return np.concatenate(chunks) if chunks else np.zeros((0, 10), np.float32)
+
+    def probabilities(self, inputs: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (N, 10) as the model answers pictures in MNIST form: what
+        `classify` gives, and for an answer less sure than the card's second-look level, the
+        mean of what it gives for the picture and for each of its other views (views.py),
+        as the refusal rule was chosen on."""
+        probs = self.classify(inputs)
+        return self._look_again(np.asarray(inputs, np.float32), probs)
+
+    def _look_again(self, inputs: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        if self.second_look is None:
+            return probs
+        below, names = self.second_look
+        unsure = np.flatnonzero(probs.max(1) < below)
+        if unsure.size and names:
+            x = inputs.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)[unsure]
+            seen = self.classify(views(x, names).reshape(-1, IMAGE_SIZE, IMAGE_SIZE))
+            probs = probs.copy()
+            total = probs[unsure] + seen.reshape(len(names), len(unsure), 10).sum(0)
+            probs[unsure] = total / (1 + len(names))
+        return probs
 
     def judge(self, probs: np.ndarray, inputs: np.ndarray) -> list[Prediction]:
         reasons = refusal_reasons(probs, self.threshold, self.tie_margin, self.unsure_top_two)
@@ -247,7 +273,7 @@ class Predictor:
     def _answers(self, read: MnistInputs, n: int) -> list[Prediction]:
         results = [blank() for _ in range(n)]
         if read.kept:
-            judged = self.judge(self.classify(read.inputs), read.inputs)
+            judged = self.judge(self.probabilities(read.inputs), read.inputs)
             for i, p in zip(read.kept, judged, strict=True):
                 results[i] = p
         return results
@@ -273,12 +299,17 @@ class Predictor:
         if not marks:
             lines = [[s for s in line if s.mark is None] for line in lines]
             lines = [line for line in lines if line]
-        for line in lines:
-            digits = [s for s in line if s.mark is None]
-            for s, (x, p) in zip(digits, readings.of([s.ink for s in digits]), strict=True):
-                s.input = x
-                if s.probabilities is None:
-                    s.probabilities = p
+        digits = [s for line in lines for s in line if s.mark is None]
+        alone = []  # the digits the recogniser read alone, not the pair reader with another
+        for s, (x, p) in zip(digits, readings.of([s.ink for s in digits]), strict=True):
+            s.input = x
+            if s.probabilities is None:
+                alone.append((s, p))
+        if alone:  # ... with a second look at the unsure ones, as `probabilities` gives them
+            inputs = np.stack([s.input for s, _ in alone])
+            looked = self._look_again(inputs, np.stack([p for _, p in alone]))
+            for (s, _), p in zip(alone, looked, strict=True):
+                s.probabilities = p
         return lines
 
     def read_number(self, image: ImageInput, stop: Stop | None = None) -> NumberReading:

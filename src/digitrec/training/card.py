@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from .. import __version__
-from ..reading.calibrate import calibration_card
+from ..reading.calibrate import calibration_card, second_look, softmax
 from ..reading.cards import read_card
+from ..reading.views import VIEWS, view
 from .checkpoint import save_checkpoint
 from .config import NUM_CLASSES
 from .measure import loss_and_accuracy, loss_and_accuracy_of, predict_logits
@@ -60,10 +61,13 @@ def finish_card(
     completed; returns the card as written."""
     test_loss, test_accuracy = loss_and_accuracy_of(model, data.x_test, data.y_test)
     test = {"test_loss": round(test_loss, 5), "test_accuracy": test_accuracy}
+    calibration = _calibration(model, data, max_refused, val_logits)
+    if "second_look" in calibration:  # ... and as the Predictor answers, looking again
+        test["test_accuracy_second_look"] = _looked_accuracy(model, data, calibration)
     card = {
         **card,
         "metrics": {**card["metrics"], **test, "test_n": len(data.y_test)},
-        "calibration": _calibration(model, data, max_refused, val_logits),
+        "calibration": calibration,
         "interrupted": interrupted,
     }
     save_checkpoint(path, model, card)
@@ -71,16 +75,48 @@ def finish_card(
 
 
 def _calibration(model, data, max_refused: float, val_logits=None) -> dict:
-    if val_logits is None:
-        val_logits = predict_logits(model, data.x_val)
-    held_out = None if data.held_out is None else _digits(predict_logits(model, data.held_out))
+    # a model of single digits gets a second look at its unsure answers (reading/views.py),
+    # and its refusal rule is chosen on what that look gives; a pair reader reads once
+    views = list(VIEWS) if tuple(data.x_val.shape[-2:]) == (28, 28) else None
+
+    def logits_of(x: torch.Tensor, known: torch.Tensor | None = None) -> np.ndarray:
+        plain = _digits(predict_logits(model, x) if known is None else known)
+        if views is None:
+            return plain
+        return np.stack([plain] + _view_logits(model, x, views))
+
+    held_out = None if data.held_out is None else logits_of(data.held_out)
     labels = data.y_val.reshape(-1).cpu().numpy()
     pen = data.pen_val
     if pen is not None:  # real writers no training saw: refusals must catch their mistakes
-        pen = (_digits(predict_logits(model, pen[0])), pen[1].cpu().numpy())
+        pen = (logits_of(pen[0]), pen[1].cpu().numpy())
     return calibration_card(
-        _digits(val_logits), labels, held_out, max_refused, pen, data.pen_max_refused
+        logits_of(data.x_val, val_logits),
+        labels,
+        held_out,
+        max_refused,
+        pen,
+        data.pen_max_refused,
+        views,
     )
+
+
+def _view_logits(model, x: torch.Tensor, names: list[str]) -> list[np.ndarray]:
+    """Logits of the pictures x (N, 1, 28, 28) in each named view (reading/views.py)."""
+    pictures = x.reshape(-1, 28, 28).cpu().numpy()
+    seen = [torch.from_numpy(view(pictures, v)).to(x.device).reshape(x.shape) for v in names]
+    return [_digits(predict_logits(model, v)) for v in seen]
+
+
+def _looked_accuracy(model, data, calibration: dict) -> float:
+    """Test accuracy with the second look at the answers under its level."""
+    t, look = calibration["temperature"], calibration["second_look"]
+    logits = [_digits(predict_logits(model, data.x_test))]
+    logits += _view_logits(model, data.x_test, look["views"])
+    probs = second_look(
+        softmax(np.concatenate(logits), t).reshape(len(logits), -1, 10), look["below"]
+    )
+    return float((probs.argmax(1) == data.y_test.reshape(-1).cpu().numpy()).mean())
 
 
 def _digits(logits: torch.Tensor) -> np.ndarray:
