@@ -7,8 +7,8 @@ import json
 from digitrec.evaluate import evaluate_folder, evaluate_mnist
 from digitrec.reading.predictor import Predictor, bundled_model_path
 
-FLOOR = 0.996  # the bundled model reads 99.62%: a retrained one must not read less
-UNIPEN_FLOOR = 0.985  # it reads 99.14% of UNIPEN dev (4,326 digits by 67 writers)
+FLOOR = 0.996  # the bundled model reads 99.69% (99.63% before its second look): no less
+UNIPEN_FLOOR = 0.985  # it reads 99.33% of UNIPEN dev (4,326 digits by 67 writers)
 
 
 def test_bundled_model_meets_its_accuracy_floor(mnist_dir):
@@ -17,10 +17,9 @@ def test_bundled_model_meets_its_accuracy_floor(mnist_dir):
     card = predictor.card
     assert len(result.labels) == 10000
     assert result.accuracy >= FLOOR, result.accuracy
-    assert result.accuracy >= card["metrics"]["test_accuracy"] - 0.0005, (
-        result.accuracy,
-        card["metrics"]["test_accuracy"],
-    )
+    # the card's figure as the Predictor answers (with its second look at unsure answers)
+    looked = card["metrics"]["test_accuracy_second_look"]
+    assert result.accuracy >= looked - 0.0005, (result.accuracy, looked)
 
 
 def test_bundled_model_ships_its_card_and_checkpoint():

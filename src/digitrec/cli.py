@@ -75,7 +75,13 @@ def _train_recipe(args, name: str, out: Path):
         # an ensemble keeps its recipe in its first member until the whole of it is saved
         first = out / MEMBER_DIR.format(1)
         return resume_config(out if not args.ensemble else first, epochs=args.epochs)
-    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, pen=args.pen)
+    overrides = dict(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        pen=args.pen,
+        framed=args.framed,
+    )
     if args.dry_run:
         overrides.update(epochs=1, limit=2 * (args.batch_size or 128))
     elif args.limit:
@@ -476,6 +482,13 @@ def _train_parser(sub) -> None:
         metavar="N",
         help="drawings of UNIPEN's train digits to learn from; 0: MNIST alone "
         "(default: the preset's)",
+    )
+    p.add_argument(
+        "--framed",
+        type=int,
+        metavar="N",
+        help="training digits stretched to fill a small box, as form readers keep them; "
+        "0: none (default: the preset's)",
     )
     _shared(p, *TORCH_OPTIONS)
     p.set_defaults(run=_train)

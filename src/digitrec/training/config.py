@@ -129,7 +129,7 @@ class TrainConfig:
     pen_share: float = 0.3  # pen digits added to each batch, as a share of it
     # training digits (MNIST's and the pen digits) stretched to fill a small box, as form
     # readers keep them (training/framed.py)
-    framed: int = 0
+    framed: int = 0  # best and bundled: 30,000
     framed_share: float = 0.15  # boxed digits added to each batch, as a share of it
     pairs: int = 60000  # task "pairs": pairs of training digits to learn from
     # share of validation digits the refusal threshold may refuse: a refused digit costs a
@@ -196,7 +196,8 @@ def _fast() -> TrainConfig:
 
 def _best() -> TrainConfig:
     # The most accurate single net that trains on two CPU cores in about 25 minutes: MNIST,
-    # and real writers' pen digits (UNIPEN train) drawn the ways people draw on a canvas.
+    # and real writers' pen digits (UNIPEN train) drawn the ways people draw on a canvas,
+    # and both boxed as form readers box digits (framed: scans such as optdigits and usps).
     # Its refusal threshold refuses at most 1.5% of held-out writers' pen digits and 0.3% of
     # MNIST's validation digits (under the 0.5% of MNIST's test digits the model promises).
     return TrainConfig(
@@ -204,6 +205,7 @@ def _best() -> TrainConfig:
         augment=AugmentConfig(elastic_px=1.5),
         outliers=20000,
         pen=40000,
+        framed=30000,
         max_refused=0.003,
     )
 
