@@ -15,15 +15,25 @@ from digitrec.reading.predictor import Predictor
 from digitrec.reading.views import VIEWS, view, views
 
 
-def test_sure_answers_keep_their_reading_and_unsure_ones_take_every_views_mean():
+def test_sure_answers_keep_their_reading_and_only_unsure_ones_are_looked_at_again():
     rng = np.random.default_rng(0)
-    probs = softmax(rng.normal(0, 3, (9, 400, 10)).reshape(-1, 10)).reshape(9, 400, 10)
-    looked = second_look(probs, 0.9)
+    probs = softmax(rng.normal(0, 3, (9, 400, 10)))
+    asked = []
+
+    def views_of(rows):
+        asked.append(rows)
+        return probs[1:, rows]
+
+    looked = second_look(probs[0], 0.9, views_of)
     sure = probs[0].max(1) >= 0.9
     assert 0 < sure.sum() < 400
+    assert len(asked) == 1 and set(asked[0]) == set(np.flatnonzero(~sure))
     assert np.array_equal(looked[sure], probs[0][sure])
     assert np.allclose(looked[~sure], probs[:, ~sure].mean(0))
     assert np.allclose(looked.sum(1), 1)
+    # nothing unsure: nothing looked at again
+    sure_only = probs[0][sure]
+    assert np.array_equal(second_look(sure_only, 0.9, views_of), sure_only) and len(asked) == 1
 
 
 def test_each_view_keeps_the_digit_where_it_was(mnist_dir):
@@ -52,15 +62,24 @@ def test_calibration_with_views_chooses_the_rule_on_the_second_look():
     labels = rng.integers(0, 10, 3000)
     logits = rng.normal(0, 1, (9, 3000, 10))
     logits[:, np.arange(3000), labels] += rng.normal(4, 2, 3000)  # every view leans right
-    card = calibration_card(logits, labels, None, 0.02, views=list(VIEWS))
-    assert card["second_look"] == {"below": SECOND_LOOK, "views": list(VIEWS)}
-    looked = second_look(
-        softmax(logits.reshape(-1, 10), card["temperature"]).reshape(9, -1, 10), SECOND_LOOK
+
+    def view_logits(name, rows):
+        assert name == "val"
+        return logits[1:, rows]
+
+    card = calibration_card(
+        logits[0], labels, None, 0.02, views=list(VIEWS), view_logits=view_logits
     )
+    assert card["second_look"] == {"below": SECOND_LOOK, "views": list(VIEWS)}
+    t = card["temperature"]
+    looked = second_look(softmax(logits[0], t), SECOND_LOOK, lambda r: softmax(logits[1:, r], t))
     # the threshold refuses at most the share asked for of what the second look gives
     assert (looked.max(1) < card["threshold"]).mean() <= 0.02
+    assert card["threshold"] == pytest.approx(
+        np.quantile(looked.max(1), 0.02, method="lower"), abs=1e-5
+    )
     plain = calibration_card(logits[0], labels, None, 0.02)
-    assert "second_look" not in plain and plain["temperature"] == card["temperature"]
+    assert "second_look" not in plain and plain["temperature"] == t
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 UNSURE_OUTLIERS = 0.01  # share of held-out non-digits that calibration lets read as "unsure"
@@ -10,28 +12,27 @@ SECOND_LOOK = 0.9
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Probabilities over the last axis of logits (..., 10)."""
     z = logits / temperature
-    z = z - z.max(axis=1, keepdims=True)
+    z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
-def second_look(probs: np.ndarray, below: float) -> np.ndarray:
-    """Probabilities (N, 10) from those of several views of each picture (V, N, 10), the
-    first the picture as it is: its own where it is at least `below` sure, else the mean of
-    every view's."""
-    out = probs[0].copy()
-    unsure = out.max(1) < below
-    out[unsure] = probs[:, unsure].mean(0)
+def second_look(
+    probs: np.ndarray, below: float, views_of: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Probabilities (N, 10) after a second look: an answer at least `below` sure keeps its
+    own; one less sure takes the mean of its own and of its picture's other views', which
+    `views_of(rows)` gives for those rows (V, len(rows), 10), calibrated alike. Only the
+    unsure are looked at again."""
+    unsure = np.flatnonzero(probs.max(1) < below)
+    if not unsure.size:
+        return probs
+    seen = views_of(unsure)
+    out = probs.copy()
+    out[unsure] = (probs[unsure] + seen.sum(0)) / (1 + len(seen))
     return out
-
-
-def _probs(logits: np.ndarray, t: float, below: float | None) -> np.ndarray:
-    """Calibrated probabilities of logits (N, 10), or of the views' logits (V, N, 10) after a
-    second look."""
-    if logits.ndim == 2:
-        return softmax(logits, t)
-    return second_look(softmax(logits.reshape(-1, 10), t).reshape(logits.shape), below)
 
 
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
@@ -80,6 +81,7 @@ def calibration_card(
     pen: tuple[np.ndarray, np.ndarray] | None = None,
     pen_max_refused: float = 0.0,
     views: list[str] | None = None,
+    view_logits: Callable[[str, np.ndarray], np.ndarray] | None = None,
 ) -> dict:
     """Temperature, ECE before/after, the refusal rule, and how it does on validation.
 
@@ -91,21 +93,24 @@ def calibration_card(
     at most `pen_max_refused` of the pen digits, so refusals catch the mistakes made on
     people's handwriting, not only on non-digits.
 
-    `views`: names of other views of each picture (reading/views.py); every logits array
-    is then of the picture as it is and of each of these views (1 + len(views), N, 10).
-    The temperature is fitted on the pictures as they are, the rule chosen on what a
-    second look at the unsure answers gives (second_look, below SECOND_LOOK)."""
-    below = SECOND_LOOK if views else None
-    if views:
-        plain = logits[0] if pen is None else np.concatenate([logits[0], pen[0][0]])
-    else:
-        plain = logits if pen is None else np.concatenate([logits, pen[0]])
+    `views`: names of other views of each picture (reading/views.py), and `view_logits(set,
+    rows)` the logits (len(views), len(rows), 10) of those rows of a set ("val", "pen",
+    "outliers") in each: the temperature is fitted on the pictures as they are, the rule
+    chosen on what a second look at the answers under SECOND_LOOK gives."""
+
+    def calibrated(name: str, z: np.ndarray, t: float) -> np.ndarray:
+        p = softmax(z, t)
+        if not views:
+            return p
+        return second_look(p, SECOND_LOOK, lambda rows: softmax(view_logits(name, rows), t))
+
+    both_logits = logits if pen is None else np.concatenate([logits, pen[0]])
     both_labels = labels if pen is None else np.concatenate([labels, pen[1]])
-    t = fit_temperature(plain, both_labels)
-    probs = _probs(logits, t, below)
+    t = fit_temperature(both_logits, both_labels)
+    probs = calibrated("val", logits, t)
     threshold = refusal_threshold(probs.max(1), max_refused)
     if pen is not None:
-        pen_probs = _probs(pen[0], t, below)
+        pen_probs = calibrated("pen", pen[0], t)
         threshold = min(threshold, refusal_threshold(pen_probs.max(1), pen_max_refused))
     margin = tie_margin(probs, threshold, max_refused / 3)
     if pen is not None:  # ... and with the threshold, at most pen_max_refused of the pen digits
@@ -113,8 +118,8 @@ def calibration_card(
         margin = min(margin, tie_margin(pen_probs, threshold, max(0.0, left)))
     card = {
         "temperature": round(t, 4),
-        "ece_before": round(expected_calibration_error(softmax(plain), both_labels), 5),
-        "ece_after": round(expected_calibration_error(softmax(plain, t), both_labels), 5),
+        "ece_before": round(expected_calibration_error(softmax(both_logits), both_labels), 5),
+        "ece_after": round(expected_calibration_error(softmax(both_logits, t), both_labels), 5),
         "threshold": round(threshold, 6),
         "tie_margin": round(margin, 6),
         "val_refused": round(float(refused_by(probs, threshold, margin).mean()), 5),
@@ -128,8 +133,8 @@ def calibration_card(
         card["pen_val_refused"] = round(float(refused.mean()), 5)
         card["pen_val_answered_right"] = round(float(right[~refused].mean()), 5)
         card["pen_val_errors_refused"] = round(float(refused[~right].mean()), 5)
-    if outlier_logits is not None and outlier_logits.shape[-2]:
-        outliers = _probs(outlier_logits, t, below)
+    if outlier_logits is not None and len(outlier_logits):
+        outliers = calibrated("outliers", outlier_logits, t)
         card["val_outliers_refused"] = round(float((outliers.max(1) < threshold).mean()), 5)
         # an answer refused for want of confidence is unsure between two digits when its
         # top two hold more than all but UNSURE_OUTLIERS of these non-digits' do (a model

@@ -131,7 +131,7 @@ def calibrated_level(card: dict, path: Path, name: str, default: float) -> float
     return level
 
 
-def second_look(card: dict, path: Path) -> tuple[float, list[str]] | None:
+def second_look_setting(card: dict, path: Path) -> tuple[float, list[str]] | None:
     """Below what confidence the model reads an answer again, and in which views
     (calibrate.second_look, views.VIEWS), as its card's calibration says; None when it
     reads once. ModelError for a setting no calibration gives."""

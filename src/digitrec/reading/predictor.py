@@ -16,13 +16,13 @@ import numpy as np
 
 from ..errors import BadImageError, EmptyImageError
 from .backends import DIGITS, PAIRS, Loader, open_backend
-from .calibrate import refusal_reasons, softmax
+from .calibrate import refusal_reasons, second_look, softmax
 from .cards import (  # noqa: F401 (DEFAULT_THRESHOLD: re-exported)
     DEFAULT_THRESHOLD,
     calibrated_level,
     calibration,
     check_threshold,
-    second_look,
+    second_look_setting,
 )
 from .parallel import check_readers, default_readers, read_many
 from .preprocess import (
@@ -203,7 +203,7 @@ class Predictor:
         self.tie_margin = tie if threshold is None else 0.0
         # answers less sure than this are read again in other views of their picture
         # (probabilities): (level, view names), or None for a model that reads once
-        self.second_look = second_look(self.card, self.path)
+        self.second_look = second_look_setting(self.card, self.path)
         # The pair reader (read_number): the bundled one unless another file or False is given
         self.pairs = None
         if pairs is True and bundled_model_path(BUNDLED_PAIR_READER).is_file():
@@ -235,14 +235,13 @@ class Predictor:
         if self.second_look is None:
             return probs
         below, names = self.second_look
-        unsure = np.flatnonzero(probs.max(1) < below)
-        if unsure.size and names:
-            x = inputs.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)[unsure]
-            seen = self.classify(views(x, names).reshape(-1, IMAGE_SIZE, IMAGE_SIZE))
-            probs = probs.copy()
-            total = probs[unsure] + seen.reshape(len(names), len(unsure), 10).sum(0)
-            probs[unsure] = total / (1 + len(names))
-        return probs
+        x = inputs.reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
+
+        def views_of(rows: np.ndarray) -> np.ndarray:
+            seen = self.classify(views(x[rows], names).reshape(-1, IMAGE_SIZE, IMAGE_SIZE))
+            return seen.reshape(len(names), len(rows), 10)
+
+        return second_look(probs, below, views_of) if names else probs
 
     def judge(self, probs: np.ndarray, inputs: np.ndarray) -> list[Prediction]:
         reasons = refusal_reasons(probs, self.threshold, self.tie_margin, self.unsure_top_two)

@@ -75,47 +75,54 @@ def finish_card(
 
 
 def _calibration(model, data, max_refused: float, val_logits=None) -> dict:
-    # a model of single digits gets a second look at its unsure answers (reading/views.py),
-    # and its refusal rule is chosen on what that look gives; a pair reader reads once
-    views = list(VIEWS) if tuple(data.x_val.shape[-2:]) == (28, 28) else None
-
-    def logits_of(x: torch.Tensor, known: torch.Tensor | None = None) -> np.ndarray:
-        plain = _digits(predict_logits(model, x) if known is None else known)
-        if views is None:
-            return plain
-        return np.stack([plain] + _view_logits(model, x, views))
-
-    held_out = None if data.held_out is None else logits_of(data.held_out)
+    if val_logits is None:
+        val_logits = predict_logits(model, data.x_val)
+    held_out = None if data.held_out is None else _digits(predict_logits(model, data.held_out))
     labels = data.y_val.reshape(-1).cpu().numpy()
     pen = data.pen_val
     if pen is not None:  # real writers no training saw: refusals must catch their mistakes
-        pen = (logits_of(pen[0]), pen[1].cpu().numpy())
+        pen = (_digits(predict_logits(model, pen[0])), pen[1].cpu().numpy())
+    # a model of single digits gets a second look at its unsure answers (reading/views.py),
+    # and its refusal rule is chosen on what that look gives; a pair reader reads once
+    views = list(VIEWS) if tuple(data.x_val.shape[-2:]) == (28, 28) else None
+    pictures = {"val": data.x_val, "pen": None if pen is None else data.pen_val[0]}
+    pictures["outliers"] = data.held_out
+
+    def view_logits(name: str, rows: np.ndarray) -> np.ndarray:
+        x = pictures[name]
+        return _view_logits(model, x[torch.as_tensor(rows, device=x.device)], views)
+
     return calibration_card(
-        logits_of(data.x_val, val_logits),
+        _digits(val_logits),
         labels,
         held_out,
         max_refused,
         pen,
         data.pen_max_refused,
         views,
+        view_logits,
     )
 
 
-def _view_logits(model, x: torch.Tensor, names: list[str]) -> list[np.ndarray]:
-    """Logits of the pictures x (N, 1, 28, 28) in each named view (reading/views.py)."""
+def _view_logits(model, x: torch.Tensor, names: list[str]) -> np.ndarray:
+    """Logits (len(names), N, 10) of the pictures x (N, 1, 28, 28) in each named view
+    (reading/views.py)."""
     pictures = x.reshape(-1, 28, 28).cpu().numpy()
     seen = [torch.from_numpy(view(pictures, v)).to(x.device).reshape(x.shape) for v in names]
-    return [_digits(predict_logits(model, v)) for v in seen]
+    return np.stack([_digits(predict_logits(model, v)) for v in seen])
 
 
 def _looked_accuracy(model, data, calibration: dict) -> float:
     """Test accuracy with the second look at the answers under its level."""
     t, look = calibration["temperature"], calibration["second_look"]
-    logits = [_digits(predict_logits(model, data.x_test))]
-    logits += _view_logits(model, data.x_test, look["views"])
-    probs = second_look(
-        softmax(np.concatenate(logits), t).reshape(len(logits), -1, 10), look["below"]
-    )
+    probs = softmax(_digits(predict_logits(model, data.x_test)), t)
+    x = data.x_test
+
+    def views_of(rows: np.ndarray) -> np.ndarray:
+        picked = x[torch.as_tensor(rows, device=x.device)]
+        return softmax(_view_logits(model, picked, look["views"]), t)
+
+    probs = second_look(probs, look["below"], views_of)
     return float((probs.argmax(1) == data.y_test.reshape(-1).cpu().numpy()).mean())
 
 
