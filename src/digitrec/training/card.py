@@ -14,7 +14,7 @@ from ..reading.calibrate import calibration_card, second_look, softmax
 from ..reading.cards import read_card
 from ..reading.views import VIEWS, view
 from .checkpoint import save_checkpoint
-from .config import NUM_CLASSES
+from .config import IMAGE_SIZE, NUM_CLASSES
 from .measure import loss_and_accuracy, loss_and_accuracy_of, predict_logits
 
 
@@ -84,7 +84,7 @@ def _calibration(model, data, max_refused: float, val_logits=None) -> dict:
         pen = (_digits(predict_logits(model, pen[0])), pen[1].cpu().numpy())
     # a model of single digits gets a second look at its unsure answers (reading/views.py),
     # and its refusal rule is chosen on what that look gives; a pair reader reads once
-    views = list(VIEWS) if tuple(data.x_val.shape[-2:]) == (28, 28) else None
+    views = list(VIEWS) if tuple(data.x_val.shape[-2:]) == (IMAGE_SIZE, IMAGE_SIZE) else None
     pictures = {"val": data.x_val, "pen": None if pen is None else data.pen_val[0]}
     pictures["outliers"] = data.held_out
 
@@ -107,7 +107,7 @@ def _calibration(model, data, max_refused: float, val_logits=None) -> dict:
 def _view_logits(model, x: torch.Tensor, names: list[str]) -> np.ndarray:
     """Logits (len(names), N, 10) of the pictures x (N, 1, 28, 28) in each named view
     (reading/views.py)."""
-    pictures = x.reshape(-1, 28, 28).cpu().numpy()
+    pictures = x.reshape(-1, IMAGE_SIZE, IMAGE_SIZE).cpu().numpy()
     seen = [torch.from_numpy(view(pictures, v)).to(x.device).reshape(x.shape) for v in names]
     return np.stack([_digits(predict_logits(model, v)) for v in seen])
 
