@@ -330,6 +330,22 @@ def test_a_comma_a_point_or_a_dash_is_a_separator_not_a_digit(predictor, text, m
     assert data["number"] == text and data["written"] == written
 
 
+@pytest.mark.parametrize(
+    "text, middle, drop",
+    [("10000", 0.75, 10), ("48213", 0.5, 15), ("907", 0.75, 25)],
+    ids=["under", "through", "steep-under"],
+)
+def test_a_guide_line_tilted_as_in_a_photo_is_no_digit(predictor, text, middle, drop):
+    """A guide line under or through the digits, dropping `drop` px from left to right
+    (2-5 degrees): no horizontal run of it is long, but it is a rule all the same."""
+    ink = draw_number(text)
+    h, w = ink.shape
+    for column in range(5, w - 5):
+        row = int(middle * h - drop / 2 + drop * column / w)
+        ink[row : row + 4, column] = 1.0
+    assert predictor.read_number(paper(ink)).text == text
+
+
 def test_a_flat_row_of_digits_run_together_is_no_dash():
     # Overlapping digits can make a piece as flat as a dash (here eight rings, each over the
     # next, a seventh as high as the row is long): a dash is one stroke, they are not.

@@ -75,6 +75,9 @@ PAIR_COST = 1.0  # the pair reader's reading costs this (log odds) beyond a cut'
 FLAT = 0.35
 ONE_STROKE = 0.25  # ... and one stroke: fewer than this share of its columns cross two or more
 RULE = 2.0  # a horizontal run of ink longer than this times a digit's height is a rule
+RULE_SLOPE = 0.1  # ... or a run that far from level (rows per column): a tilted photo's line
+RULE_SLOPES = 61  # slopes looked at from -RULE_SLOPE to RULE_SLOPE
+MAX_STROKES = 16  # ... looked for in pictures of at most this many strokes a column on average
 MARK_SIZE = 0.35  # a candidate this small (share of the line's digit height) low on the line
 LOW = 0.55  # ... whose top is this far down the line is a dot or a comma
 COMMA = 1.3  # ... a comma if taller than this times its width, or reaching below the line
@@ -271,18 +274,69 @@ def _long_runs(mask: np.ndarray, length: int) -> np.ndarray:
 
 
 def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
-    """The ink less long horizontal rules (a guide line under or through the digits, a
-    crossed-out line): runs of ink longer than RULE times the digits' usual height."""
+    """The ink less long rules (a guide line under or through the digits, a crossed-out
+    line), level or tilted by up to RULE_SLOPE as a photo tilts them: runs of ink, along the
+    line, longer than RULE times the digits' usual height."""
     heaviest = max(p["mass"] for p in pieces)
     heights = [p["box"][2] - p["box"][0] for p in pieces if p["mass"] >= SPECK * heaviest]
     length = int(RULE * float(np.median(heights))) if heights else 0
     if length < 8 or length >= ink.shape[1]:
         return ink
-    rules = _long_runs(ink > STROKE, length)
+    mask = ink > STROKE
+    rules = _long_runs(mask, length)
+    # no level rule: a tilted one? (only if a piece is long enough to hold one)
+    if not rules.any() and any(p["box"][3] - p["box"][1] >= length for p in pieces):
+        slope = _rule_slope(mask, length)
+        if slope:
+            rules |= _sloped_long_runs(mask, length, slope)
     if not rules.any():
         return ink
     rules = ndi.binary_dilation(rules, structure=np.ones((3, 1), bool), iterations=2)
     return np.where(rules, 0.0, ink).astype(np.float32)
+
+
+def _rule_slope(mask: np.ndarray, length: int) -> float:
+    """The slope (rows per column, within RULE_SLOPE) along which the middles of the
+    columns' strokes line up over the most columns, if that is at least `length` of them
+    and it is not level: the slope of a tilted line; else 0. A Hough transform of the
+    strokes' middles (none looked for in a picture with more than MAX_STROKES a column)."""
+    padded = np.zeros((mask.shape[0] + 2, mask.shape[1]), np.int8)
+    padded[1:-1] = mask
+    edges = np.diff(padded, axis=0).T  # (columns, rows): 1 where a stroke starts, -1 ends
+    xs, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)
+    if not length <= len(xs) <= MAX_STROKES * mask.shape[1]:
+        return 0.0
+    middles = (starts + ends - 1) / 2
+    # where each stroke's middle meets the left edge along a slope, in bins of 3 rows (and
+    # in bins half a bin off: a line need not lie inside one)
+    reach = int(np.ceil(RULE_SLOPE * mask.shape[1]))
+    best, most = 0.0, 0
+    for slope in np.linspace(-RULE_SLOPE, RULE_SLOPE, RULE_SLOPES):
+        at = middles - slope * xs + reach
+        votes = max(
+            int(np.bincount((at // 3).astype(np.int64)).max()),
+            int(np.bincount(((at + 1.5) // 3).astype(np.int64)).max()),
+        )
+        if votes > most:
+            best, most = round(float(slope), 6), votes
+    return best if most >= length else 0.0
+
+
+def _sloped_long_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
+    """The pixels of a mask in runs of at least `length` along a slope (rows per column):
+    the mask sheared level, its long runs found, and sheared back."""
+    h, w = mask.shape
+    shift = np.round(slope * np.arange(w)).astype(np.int64)
+    shift -= shift.min()
+    reach = int(shift.max())
+    padded = np.zeros((h + 2 * reach, w), bool)
+    padded[reach : reach + h] = mask
+    rows = np.arange(h + reach)[:, None] + shift[None, :]  # what sheared row y samples
+    columns = np.arange(w)[None, :]
+    found = np.zeros_like(padded)
+    found[rows, columns] = _long_runs(padded[rows, columns], length)
+    return found[reach : reach + h]
 
 
 def _seams(ink: np.ndarray, lo: int, hi: int, count: int) -> list[np.ndarray]:
