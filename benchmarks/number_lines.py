@@ -2,7 +2,7 @@
 
     DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
-        [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out]
+        [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -14,6 +14,10 @@ jitter, with one of four kinds of gap between neighbours:
 - wide: 20-50 px apart; small: 2-10 px apart;
 - touching: -2..0 px (their boxes meet or overlap by up to 2 px);
 - overlapping: their boxes overlap by 3-8 px (the ink is the union of both).
+
+`--guide`: the same numbers, each with a guide line under it as on a form or a cheque: 3-6 px
+thick, along the digits' bottoms (touching them), tilted by up to 4 degrees either way as a
+photo tilts it (kinds are reported as `small+guide`, ...).
 
 Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
 whole-number exact match, digit count right, and of the numbers with the right count but
@@ -57,6 +61,7 @@ LENGTHS = (3, 8)  # digits per number, inclusive
 MARGIN = 24  # paper round the number
 JITTER = 6  # bottoms aligned within +- this many pixels
 INK = 128  # grey below this is a digit's ink (for cropping)
+GUIDE_SLOPE = 0.07  # --guide: the line's slope, at most (4 degrees)
 
 
 def held_out_digits(root: Path = UNIPEN) -> dict[str, list[tuple[int, np.ndarray]]]:
@@ -132,8 +137,26 @@ def png(ink: np.ndarray, dark_on_light: bool) -> bytes:
     return out.getvalue()
 
 
-def numbers(kind: str, n: int, seed: int, writers: dict) -> list[tuple[bytes, str]]:
-    """n numbers of a kind: (PNG bytes, the digits written)."""
+def guide_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A composed number with a guide line along its digits' bottoms (see --guide), tilted
+    by a slope within GUIDE_SLOPE; the paper grows to hold it."""
+    h, w = ink.shape
+    slope = float(rng.uniform(-GUIDE_SLOPE, GUIDE_SLOPE))
+    thick = int(rng.integers(3, 7))
+    drift = int(np.ceil(abs(slope) * w / 2)) + thick
+    out = np.pad(ink, ((drift, drift), (0, 0)))
+    base = drift + h - JITTER - MARGIN  # the line's bottom, as compose set it
+    for x in range(MARGIN // 2, w - MARGIN // 2):
+        y = int(round(base - 2 + slope * (x - w / 2)))
+        out[y - thick // 2 : y - thick // 2 + thick, x] = 1.0
+    return out
+
+
+def numbers(
+    kind: str, n: int, seed: int, writers: dict, guide: bool = False
+) -> list[tuple[bytes, str]]:
+    """n numbers of a kind: (PNG bytes, the digits written), with a guide line under each if
+    `guide` (the same numbers otherwise)."""
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
     names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
     low, high = KINDS[kind]
@@ -144,6 +167,8 @@ def numbers(kind: str, n: int, seed: int, writers: dict) -> list[tuple[bytes, st
         chosen = [samples[j] for j in rng.choice(len(samples), length, replace=False)]
         gaps = [int(g) for g in rng.integers(low, high + 1, size=length - 1)]
         ink = compose([_ink_crop(p) for _, p in chosen], gaps, rng)
+        if guide:
+            ink = guide_line(ink, rng)
         out.append((png(ink, dark_on_light=i % 2 == 0), "".join(str(d) for d, _ in chosen)))
     return out
 
@@ -246,6 +271,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--failures", type=Path, default=None, help="write misread numbers here")
     ap.add_argument("--no-hostile", action="store_true")
+    ap.add_argument("--guide", action="store_true", help="a guide line under every number")
     ap.add_argument(
         "--writers",
         choices=("dev", "held-out"),
@@ -272,12 +298,13 @@ def main(argv=None) -> int:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind in args.kinds.split(","):
-        cases = numbers(kind, args.n, args.seed, writers)
-        r = measure(predictor, cases, args.failures, kind)
-        results["kinds"][kind] = r
+        cases = numbers(kind, args.n, args.seed, writers, args.guide)
+        name = f"{kind}+guide" if args.guide else kind
+        r = measure(predictor, cases, args.failures, name)
+        results["kinds"][name] = r
         met = "met" if r["exact"] >= FLOORS[kind] else "NOT met"
         print(
-            f"| {kind} | {r['numbers']} | {r['exact']:.1%} | {r['count_right']:.1%} "
+            f"| {name} | {r['numbers']} | {r['exact']:.1%} | {r['count_right']:.1%} "
             f"| {r['right_count_one_digit_wrong']} | {r['median_ms']:.1f} "
             f"| {r['median_ms_6']:.1f} ({r['six_digits']}) | {r['p99_ms']:.1f} "
             f"| {FLOORS[kind]:.0%} {met} |",

@@ -332,12 +332,13 @@ def test_a_comma_a_point_or_a_dash_is_a_separator_not_a_digit(predictor, text, m
 
 @pytest.mark.parametrize(
     "text, middle, drop",
-    [("10000", 0.75, 10), ("48213", 0.5, 15), ("907", 0.75, 25)],
-    ids=["under", "through", "steep-under"],
+    [("10000", 0.75, 10), ("48213", 0.5, 15), ("907", 0.75, 25), ("907", 0.5, 3)],
+    ids=["under", "through", "steep-under", "along-a-loop"],
 )
 def test_a_guide_line_tilted_as_in_a_photo_is_no_digit(predictor, text, middle, drop):
     """A guide line under or through the digits, dropping `drop` px from left to right
-    (2-5 degrees): no horizontal run of it is long, but it is a rule all the same."""
+    (2-5 degrees): no horizontal run of it is long, but it is a rule all the same; where
+    a stroke comes into it (the bottom of the 9's loop), its ink stays the digit's."""
     ink = draw_number(text)
     h, w = ink.shape
     for column in range(5, w - 5):

@@ -292,35 +292,43 @@ def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
     if not rules.any():
         return ink
     rules = ndi.binary_dilation(rules, structure=np.ones((3, 1), bool), iterations=2)
+    # where a stroke comes into the rule from above or below (a digit crossing it, or
+    # standing on it), the rule's ink in that column is the stroke's too: kept
+    into = np.zeros_like(rules)
+    into[1:] |= rules[1:] & ~rules[:-1] & mask[:-1]
+    into[:-1] |= rules[:-1] & ~rules[1:] & mask[1:]
+    rules &= ~into.any(axis=0)
     return np.where(rules, 0.0, ink).astype(np.float32)
 
 
 def _rule_slope(mask: np.ndarray, length: int) -> float:
-    """The slope (rows per column, within RULE_SLOPE) along which the middles of the
-    columns' strokes line up over the most columns, if that is at least `length` of them
-    and it is not level: the slope of a tilted line; else 0. A Hough transform of the
-    strokes' middles (none looked for in a picture with more than MAX_STROKES a column)."""
+    """The slope (rows per column, within RULE_SLOPE) along which the columns' strokes line
+    up over the most columns, if that is at least `length` of them and it is not level: the
+    slope of a tilted line; else 0. A Hough transform of the strokes' tops, middles and
+    bottoms (a line that digits stand on is the bottom of their strokes where they touch
+    it); none is looked for in a picture with more than MAX_STROKES strokes a column."""
     padded = np.zeros((mask.shape[0] + 2, mask.shape[1]), np.int8)
     padded[1:-1] = mask
     edges = np.diff(padded, axis=0).T  # (columns, rows): 1 where a stroke starts, -1 ends
-    xs, starts = np.nonzero(edges == 1)
+    xs, tops = np.nonzero(edges == 1)
     _, ends = np.nonzero(edges == -1)
     if not length <= len(xs) <= MAX_STROKES * mask.shape[1]:
         return 0.0
-    middles = (starts + ends - 1) / 2
-    # where each stroke's middle meets the left edge along a slope, in bins of 3 rows (and
-    # in bins half a bin off: a line need not lie inside one)
     reach = int(np.ceil(RULE_SLOPE * mask.shape[1]))
-    best, most = 0.0, 0
-    for slope in np.linspace(-RULE_SLOPE, RULE_SLOPE, RULE_SLOPES):
-        at = middles - slope * xs + reach
-        votes = max(
-            int(np.bincount((at // 3).astype(np.int64)).max()),
-            int(np.bincount(((at + 1.5) // 3).astype(np.int64)).max()),
-        )
-        if votes > most:
-            best, most = round(float(slope), 6), votes
-    return best if most >= length else 0.0
+    slopes = np.linspace(-RULE_SLOPE, RULE_SLOPE, RULE_SLOPES)
+    bins = (mask.shape[0] + 2 * reach) // 3 + 2
+    first = bins * np.arange(RULE_SLOPES)[:, None]  # each slope's bins apart from the others'
+    votes = np.zeros(bins * RULE_SLOPES, np.int64)
+    for rows in (tops, (tops + ends - 1) / 2, ends - 1):
+        # where it meets the left edge along each slope, in bins of 3 rows, and in bins half
+        # a bin off (a line need not lie inside one)
+        at = rows[None, :] - slopes[:, None] * xs[None, :] + reach  # (slopes, strokes)
+        for off in (0.0, 1.5):
+            keys = (first + (at + off) // 3).astype(np.int64).ravel()
+            votes = np.maximum(votes, np.bincount(keys, minlength=len(votes)))
+    best = int(votes.argmax())
+    most, slope = int(votes[best]), round(float(slopes[best // bins]), 6)
+    return slope if most >= length else 0.0
 
 
 def _sloped_long_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
