@@ -304,31 +304,33 @@ def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
 def _rule_slope(mask: np.ndarray, length: int) -> float:
     """The slope (rows per column, within RULE_SLOPE) along which the columns' strokes line
     up over the most columns, if that is at least `length` of them and it is not level: the
-    slope of a tilted line; else 0. A Hough transform of the strokes' tops, middles and
-    bottoms (a line that digits stand on is the bottom of their strokes where they touch
-    it); none is looked for in a picture with more than MAX_STROKES strokes a column."""
+    slope of a tilted line; else 0. A Hough transform of the tops and bottoms of the strokes
+    in every other column (a line that digits stand on is the bottom of their strokes where
+    they touch it); none is looked for in a picture with more than MAX_STROKES strokes a
+    column."""
     padded = np.zeros((mask.shape[0] + 2, mask.shape[1]), np.int8)
     padded[1:-1] = mask
-    edges = np.diff(padded, axis=0).T  # (columns, rows): 1 where a stroke starts, -1 ends
+    edges = np.diff(padded[:, ::2], axis=0).T  # (columns, rows): 1 where a stroke starts
     xs, tops = np.nonzero(edges == 1)
     _, ends = np.nonzero(edges == -1)
-    if not length <= len(xs) <= MAX_STROKES * mask.shape[1]:
+    if not length // 2 <= len(xs) <= MAX_STROKES * mask.shape[1] // 2:
         return 0.0
     reach = int(np.ceil(RULE_SLOPE * mask.shape[1]))
-    slopes = np.linspace(-RULE_SLOPE, RULE_SLOPE, RULE_SLOPES)
+    slopes = np.linspace(-RULE_SLOPE, RULE_SLOPE, RULE_SLOPES, dtype=np.float32)
     bins = (mask.shape[0] + 2 * reach) // 3 + 2
     first = bins * np.arange(RULE_SLOPES)[:, None]  # each slope's bins apart from the others'
     votes = np.zeros(bins * RULE_SLOPES, np.int64)
-    for rows in (tops, (tops + ends - 1) / 2, ends - 1):
+    along = slopes[:, None] * (2 * xs[None, :]).astype(np.float32)  # (slopes, strokes)
+    for rows in (tops, ends - 1):
         # where it meets the left edge along each slope, in bins of 3 rows, and in bins half
         # a bin off (a line need not lie inside one)
-        at = rows[None, :] - slopes[:, None] * xs[None, :] + reach  # (slopes, strokes)
+        at = (rows + reach).astype(np.float32)[None, :] - along
         for off in (0.0, 1.5):
-            keys = (first + (at + off) // 3).astype(np.int64).ravel()
+            keys = (first + ((at + off) // 3).astype(np.int64)).ravel()
             votes = np.maximum(votes, np.bincount(keys, minlength=len(votes)))
     best = int(votes.argmax())
     most, slope = int(votes[best]), round(float(slopes[best // bins]), 6)
-    return slope if most >= length else 0.0
+    return slope if 2 * most >= length else 0.0
 
 
 def _sloped_long_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
