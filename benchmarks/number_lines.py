@@ -158,6 +158,7 @@ def numbers(
     """n numbers of a kind: (PNG bytes, the digits written), with a guide line under each if
     `guide` (the same numbers otherwise)."""
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
+    lines = np.random.default_rng([seed, list(KINDS).index(kind), 1])  # the digits' own apart
     names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
     low, high = KINDS[kind]
     out = []
@@ -168,7 +169,7 @@ def numbers(
         gaps = [int(g) for g in rng.integers(low, high + 1, size=length - 1)]
         ink = compose([_ink_crop(p) for _, p in chosen], gaps, rng)
         if guide:
-            ink = guide_line(ink, rng)
+            ink = guide_line(ink, lines)
         out.append((png(ink, dark_on_light=i % 2 == 0), "".join(str(d) for d, _ in chosen)))
     return out
 
