@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from number_lines import KINDS, _ink_crop, compose, held_out_digits, png
+from number_lines import held_out_digits, one_number, png
 
 from digitrec import load_predictor
 
@@ -28,15 +28,12 @@ def main() -> None:
     writers = held_out_digits()
     names = [w for w, v in writers.items() if len(v) >= LENGTH]
     rng = np.random.default_rng(args.seed)
-    low, high = KINDS["wide"]
     counts = {"in numbers": [0, 0], "alone": [0, 0]}  # misread, refused
     confidence = {"in numbers": [], "alone": []}
     digits = miscounted = 0
     for i in range(args.n):
         samples = writers[names[int(rng.integers(len(names)))]]
-        chosen = [samples[j] for j in rng.choice(len(samples), LENGTH, replace=False)]
-        gaps = [int(g) for g in rng.integers(low, high + 1, size=LENGTH - 1)]
-        ink = compose([_ink_crop(p) for _, p in chosen], gaps, rng)
+        chosen, ink = one_number(samples, LENGTH, "wide", rng)
         read = predictor.read_number(png(ink, dark_on_light=i % 2 == 0)).digits
         if len(read) != LENGTH:
             miscounted += 1

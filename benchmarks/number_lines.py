@@ -152,6 +152,17 @@ def guide_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def one_number(
+    samples: list, length: int, kind: str, rng: np.random.Generator
+) -> tuple[list, np.ndarray]:
+    """`length` of one writer's digits (`samples`: [(digit, picture)]), drawn at random and
+    set side by side with the gaps of a kind: (the digits chosen, the number's ink)."""
+    low, high = KINDS[kind]
+    chosen = [samples[j] for j in rng.choice(len(samples), length, replace=False)]
+    gaps = [int(g) for g in rng.integers(low, high + 1, size=length - 1)]
+    return chosen, compose([_ink_crop(p) for _, p in chosen], gaps, rng)
+
+
 def numbers(
     kind: str, n: int, seed: int, writers: dict, guide: bool = False
 ) -> list[tuple[bytes, str]]:
@@ -160,14 +171,11 @@ def numbers(
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
     lines = np.random.default_rng([seed, list(KINDS).index(kind), 1])  # the digits' own apart
     names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
-    low, high = KINDS[kind]
     out = []
     for i in range(n):
         samples = writers[names[int(rng.integers(len(names)))]]
         length = int(rng.integers(LENGTHS[0], LENGTHS[1] + 1))
-        chosen = [samples[j] for j in rng.choice(len(samples), length, replace=False)]
-        gaps = [int(g) for g in rng.integers(low, high + 1, size=length - 1)]
-        ink = compose([_ink_crop(p) for _, p in chosen], gaps, rng)
+        chosen, ink = one_number(samples, length, kind, rng)
         if guide:
             ink = guide_line(ink, lines)
         out.append((png(ink, dark_on_light=i % 2 == 0), "".join(str(d) for d, _ in chosen)))
