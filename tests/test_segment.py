@@ -347,6 +347,25 @@ def test_a_guide_line_tilted_as_in_a_photo_is_no_digit(predictor, text, middle, 
     assert predictor.read_number(paper(ink)).text == text
 
 
+@pytest.mark.parametrize("small, tall", [("13", "0"), ("7", "49"), ("2", "05")])
+@pytest.mark.parametrize("middle", [1.0, 0.0], ids=["under", "over"])
+def test_a_line_under_a_short_number_is_no_digit(predictor, small, tall, middle):
+    """A line under (or over) a short number whose digits differ in height, a little longer
+    than the number and shorter than twice the tallest: it joins the digits into one piece
+    as tall as the tallest, so only once the line is out does their usual height show."""
+    low = draw_number(small, height=90, gap=0.1, margin=0)
+    high = draw_number(tall, height=150, gap=0.1, margin=0)
+    gap = 10
+    w = 2 * 30 + low.shape[1] + gap + high.shape[1]
+    ink = np.zeros((150 + 2 * 30, w), np.float32)
+    ink[30 + 60 : 180, 30 : 30 + low.shape[1]] = low[:90]
+    ink[30:180, w - 30 - high.shape[1] : w - 30] = high[:150]
+    row = 30 + int(middle * 150) - 2
+    ink[row : row + 4, 22 : w - 22] = 1.0
+    assert w - 44 < 2 * 150
+    assert predictor.read_number(paper(ink)).text == small + tall
+
+
 def test_a_flat_row_of_digits_run_together_is_no_dash():
     # Overlapping digits can make a piece as flat as a dash (here eight rings, each over the
     # next, a seventh as high as the row is long): a dash is one stroke, they are not.

@@ -75,6 +75,11 @@ PAIR_COST = 1.0  # the pair reader's reading costs this (log odds) beyond a cut'
 FLAT = 0.35
 ONE_STROKE = 0.25  # ... and one stroke: fewer than this share of its columns cross two or more
 RULE = 2.0  # a horizontal run of ink longer than this times a digit's height is a rule
+# ... looked for among runs from this times the pieces' usual height: a line the digits stand
+# on joins them into one piece as tall as the tallest, their own height shows once it is out
+RULE_FIRST = 1.2
+RULE_SPAN = 1.5  # ... and such a run, from one end of its number to the other, from this
+RULE_PAST = 0.05  # ... running on past the digits at both ends by this share of a height
 RULE_SLOPE = 0.1  # ... or a run that far from level (rows per column): a tilted photo's line
 RULE_SLOPES = 61  # slopes looked at from -RULE_SLOPE to RULE_SLOPE
 MAX_STROKES = 16  # ... looked for in pictures of at most this many strokes a column on average
@@ -273,25 +278,73 @@ def _long_runs(mask: np.ndarray, length: int) -> np.ndarray:
     return np.cumsum(out, axis=1)[:, :w] > 0
 
 
-def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
-    """The ink less long rules (a guide line under or through the digits, a crossed-out
-    line), level or tilted by up to RULE_SLOPE as a photo tilts them: runs of ink, along the
-    line, longer than RULE times the digits' usual height."""
+def _usual_height(pieces: list[dict]) -> float:
+    """The median height of the pieces of ink, specks aside; 0 for none."""
+    if not pieces:
+        return 0.0
     heaviest = max(p["mass"] for p in pieces)
-    heights = [p["box"][2] - p["box"][0] for p in pieces if p["mass"] >= SPECK * heaviest]
-    length = int(RULE * float(np.median(heights))) if heights else 0
-    if length < 8 or length >= ink.shape[1]:
-        return ink
-    mask = ink > STROKE
+    return float(
+        np.median([p["box"][2] - p["box"][0] for p in pieces if p["mass"] >= SPECK * heaviest])
+    )
+
+
+def _rule_runs(mask: np.ndarray, length: int, pieces: list[dict]) -> np.ndarray:
+    """Runs of ink at least `length` long, level or else (if a piece is long enough to hold
+    one) along the slope of a tilted line."""
     rules = _long_runs(mask, length)
-    # no level rule: a tilted one? (only if a piece is long enough to hold one)
     if not rules.any() and any(p["box"][3] - p["box"][1] >= length for p in pieces):
         slope = _rule_slope(mask, length)
         if slope:
             rules |= _sloped_long_runs(mask, length, slope)
+    return rules
+
+
+def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
+    """The ink less long rules (a guide line under or through the digits, a crossed-out
+    line), level or tilted by up to RULE_SLOPE as a photo tilts them: runs of ink, along the
+    line, longer than RULE times the digits' usual height. A line under (or over) the whole
+    of a short number joins its digits into one piece, as tall as the tallest: such a run,
+    from RULE_FIRST times that height, reaching both ends of its piece along its bottom (or
+    top), is measured against the height of the pieces left once it is out. It must have
+    joined two or more of them, and run on past them at both ends, as a line drawn under a
+    number does: a digit's own stroke (a 2's base, a 4's bar) joins none, and the base of
+    a 2 run into the next digit ends where that digit does."""
+    usual = _usual_height(pieces)
+    first = int(RULE_FIRST * usual)
+    if first < 8 or first >= ink.shape[1]:
+        return ink
+    mask = ink > STROKE
+    found = _rule_runs(mask, first, pieces)
+    if not found.any():
+        return ink
+    length = int(RULE * usual)
+    rules = _rule_runs(mask, length, pieces) if length < ink.shape[1] else np.zeros_like(mask)
+    short = _underlines(found & ~rules, pieces, slack=max(2, int(0.15 * usual)))
+    if short:
+        _, rest = ink_components(np.where(_widened(found), 0.0, ink))
+        own = _usual_height(rest)
+        heaviest = max((p["mass"] for p in rest), default=0)
+        past = RULE_PAST * usual
+        for run, (start, end), (top, left, bottom, right) in short:
+            held = [
+                p["box"]
+                for p in rest
+                if p["mass"] >= SPECK * heaviest
+                and top <= p["box"][0]
+                and p["box"][2] <= bottom
+                and left <= p["box"][1]
+                and p["box"][3] <= right
+            ]
+            if (
+                len(held) >= 2
+                and end - start >= RULE_SPAN * own
+                and start <= min(b[1] for b in held) - past
+                and end >= max(b[3] for b in held) + past
+            ):
+                rules |= run
     if not rules.any():
         return ink
-    rules = ndi.binary_dilation(rules, structure=np.ones((3, 1), bool), iterations=2)
+    rules = _widened(rules)
     # where a stroke comes into the rule from above or below (a digit crossing it, or
     # standing on it), the rule's ink in that column is the stroke's too: kept
     into = np.zeros_like(rules)
@@ -299,6 +352,37 @@ def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
     into[:-1] |= rules[:-1] & ~rules[1:] & mask[1:]
     rules &= ~into.any(axis=0)
     return np.where(rules, 0.0, ink).astype(np.float32)
+
+
+def _underlines(runs: np.ndarray, pieces: list[dict], slack: int) -> list[tuple]:
+    """The runs (joined into lines) that reach, within `slack` pixels, from the left end of
+    the piece of ink that holds them to its right end, along its bottom or its top: each as
+    a mask, its first and last column (and one past) and the box of that piece."""
+    labels, n = ndi.label(runs, structure=np.ones((3, 3), bool))
+    out = []
+    for i, where in enumerate(ndi.find_objects(labels), 1):
+        top, bottom = where[0].start, where[0].stop
+        left, right = where[1].start, where[1].stop
+        holders = [
+            p["box"]
+            for p in pieces
+            if p["box"][0] <= top
+            and bottom <= p["box"][2]
+            and p["box"][1] <= left
+            and right <= p["box"][3]
+        ]
+        if not holders:
+            continue
+        box = max(holders, key=lambda b: b[3] - b[1])
+        across = left - box[1] <= slack and box[3] - right <= slack
+        if across and (box[2] - bottom <= slack or top - box[0] <= slack):
+            out.append((labels == i, (left, right), box))
+    return out
+
+
+def _widened(rules: np.ndarray) -> np.ndarray:
+    """A rule's runs with the grey edges of its stroke above and below."""
+    return ndi.binary_dilation(rules, structure=np.ones((3, 1), bool), iterations=2)
 
 
 def _rule_slope(mask: np.ndarray, length: int) -> float:
