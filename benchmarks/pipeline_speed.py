@@ -7,7 +7,7 @@ its time goes.
 
 Pictures: `--n` UNIPEN dev canvas drawings (280x280 grey PNG, black ink on white, a 20 px
 pen), read four ways: (a) their PNG bytes, (b) the same drawn white on black (PNG bytes),
-(c) decoded to uint8 arrays, (d) as the web page sends its pad (canvas.toBlob: an RGBA PNG,
+(c) decoded to uint8 arrays, (d) as the web page sends its pad (canvas.toDataURL: an RGBA PNG,
 opaque), which takes the slower path of pictures with an alpha band. For each:
 
 1. `Predictor.predict_many`, `--batch` pictures a call: pictures per second (the median of
