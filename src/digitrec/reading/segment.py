@@ -358,22 +358,23 @@ def _underlines(runs: np.ndarray, pieces: list[dict], slack: int) -> list[tuple]
     """The runs (joined into lines) that reach, within `slack` pixels, from the left end of
     the piece of ink that holds them to its right end, along its bottom or its top: each as
     a mask, its first and last column (and one past) and the box of that piece."""
-    labels, n = ndi.label(runs, structure=np.ones((3, 3), bool))
+    labels, _ = ndi.label(runs, structure=np.ones((3, 3), bool))
+    boxes = np.array([p["box"] for p in pieces]).reshape(-1, 4)
+    widest = np.argsort(boxes[:, 1] - boxes[:, 3], kind="stable")  # widest first
+    boxes = boxes[widest]
     out = []
     for i, where in enumerate(ndi.find_objects(labels), 1):
         top, bottom = where[0].start, where[0].stop
         left, right = where[1].start, where[1].stop
-        holders = [
-            p["box"]
-            for p in pieces
-            if p["box"][0] <= top
-            and bottom <= p["box"][2]
-            and p["box"][1] <= left
-            and right <= p["box"][3]
-        ]
-        if not holders:
+        holds = (
+            (boxes[:, 0] <= top)
+            & (bottom <= boxes[:, 2])
+            & (boxes[:, 1] <= left)
+            & (right <= boxes[:, 3])
+        )
+        if not holds.any():
             continue
-        box = max(holders, key=lambda b: b[3] - b[1])
+        box = tuple(int(v) for v in boxes[holds.argmax()])
         across = left - box[1] <= slack and box[3] - right <= slack
         if across and (box[2] - bottom <= slack or top - box[0] <= slack):
             out.append((labels == i, (left, right), box))
