@@ -288,15 +288,20 @@ def _usual_height(pieces: list[dict]) -> float:
     )
 
 
-def _rule_runs(mask: np.ndarray, length: int, pieces: list[dict]) -> np.ndarray:
-    """Runs of ink at least `length` long, level or else (if a piece is long enough to hold
-    one) along the slope of a tilted line."""
-    rules = _long_runs(mask, length)
-    if not rules.any() and any(p["box"][3] - p["box"][1] >= length for p in pieces):
-        slope = _rule_slope(mask, length)
-        if slope:
-            rules |= _sloped_long_runs(mask, length, slope)
-    return rules
+def _rule_runs(mask: np.ndarray, lengths: tuple[int, ...], pieces: list[dict]) -> list:
+    """For each length, the runs of ink at least that long: level, or else (if a piece is
+    long enough to hold one) along the slope of a tilted line, searched for once."""
+    out, tilt = [], None
+    for length in lengths:
+        runs = _long_runs(mask, length)
+        if not runs.any() and any(p["box"][3] - p["box"][1] >= length for p in pieces):
+            if tilt is None:
+                tilt = _rule_slope(mask)
+            slope, columns = tilt
+            if slope and columns >= length:
+                runs = _sloped_long_runs(mask, length, slope)
+        out.append(runs)
+    return out
 
 
 def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
@@ -314,11 +319,9 @@ def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
     if first < 8 or first >= ink.shape[1]:
         return ink
     mask = ink > STROKE
-    found = _rule_runs(mask, first, pieces)
+    found, rules = _rule_runs(mask, (first, int(RULE * usual)), pieces)
     if not found.any():
         return ink
-    length = int(RULE * usual)
-    rules = _rule_runs(mask, length, pieces) if length < ink.shape[1] else np.zeros_like(mask)
     short = _underlines(found & ~rules, pieces, slack=max(2, int(0.15 * usual)))
     if short:
         _, rest = ink_components(np.where(_widened(found), 0.0, ink))
@@ -386,20 +389,20 @@ def _widened(rules: np.ndarray) -> np.ndarray:
     return ndi.binary_dilation(rules, structure=np.ones((3, 1), bool), iterations=2)
 
 
-def _rule_slope(mask: np.ndarray, length: int) -> float:
+def _rule_slope(mask: np.ndarray) -> tuple[float, int]:
     """The slope (rows per column, within RULE_SLOPE) along which the columns' strokes line
-    up over the most columns, if that is at least `length` of them and it is not level: the
-    slope of a tilted line; else 0. A Hough transform of the tops and bottoms of the strokes
-    in every other column (a line that digits stand on is the bottom of their strokes where
-    they touch it); none is looked for in a picture with more than MAX_STROKES strokes a
-    column."""
+    up over the most columns, and about how many columns that is: the slope of a tilted line
+    if it is long enough (0 where it is level). A Hough transform of the tops and bottoms of
+    the strokes in every other column (a line that digits stand on is the bottom of their
+    strokes where they touch it); none is looked for (0, 0) in a picture with no strokes or
+    more than MAX_STROKES strokes a column."""
     padded = np.zeros((mask.shape[0] + 2, mask.shape[1]), np.int8)
     padded[1:-1] = mask
     edges = np.diff(padded[:, ::2], axis=0).T  # (columns, rows): 1 where a stroke starts
     xs, tops = np.nonzero(edges == 1)
     _, ends = np.nonzero(edges == -1)
-    if not length // 2 <= len(xs) <= MAX_STROKES * mask.shape[1] // 2:
-        return 0.0
+    if not 0 < len(xs) <= MAX_STROKES * mask.shape[1] // 2:
+        return 0.0, 0
     reach = int(np.ceil(RULE_SLOPE * mask.shape[1]))
     slopes = np.linspace(-RULE_SLOPE, RULE_SLOPE, RULE_SLOPES, dtype=np.float32)
     bins = (mask.shape[0] + 2 * reach) // 3 + 2
@@ -415,7 +418,7 @@ def _rule_slope(mask: np.ndarray, length: int) -> float:
             votes = np.maximum(votes, np.bincount(keys, minlength=len(votes)))
     best = int(votes.argmax())
     most, slope = int(votes[best]), round(float(slopes[best // bins]), 6)
-    return slope if 2 * most >= length else 0.0
+    return slope, 2 * most  # every other column voted
 
 
 def _sloped_long_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
