@@ -2,7 +2,7 @@
 squashed, thinner, thicker: digitrec.reading.views) and on their averaged probabilities,
 what test-time augmentation of every picture gives (the Predictor's second look averages
 them for its unsure answers only; printed too, with the picture's own reading counted as 1,
-2, 4 or 8 views). Sets: held-out UNIPEN train writers (drawn plainly),
+2, 4 or 8 views, and looking again below other levels of sureness than SECOND_LOOK). Sets: held-out UNIPEN train writers (drawn plainly),
 optdigits32, usps, MNIST test.
 
     DIGITREC_DATA=../shared/data/mnist DIGITREC_UNIPEN=../shared/data/realworld/unipen \
@@ -60,6 +60,13 @@ def main() -> None:
             p[unsure] = (weight * orig[unsure] + seen[:, unsure].sum(0)) / (weight + len(seen))
             looked[weight] = f"{100 * (p.argmax(1) == y).mean():.2f}"
         print(name, "second look, own reading weighted 1/2/4/8:", looked)
+        # ... and looking again at the answers under other levels of sureness (weight 1)
+        wrong = {}
+        for below in (0.0, 0.5, 0.7, 0.8, SECOND_LOOK, 0.95, 0.99):
+            p, unsure = orig.copy(), orig.max(1) < below
+            p[unsure] = (orig[unsure] + seen[:, unsure].sum(0)) / (1 + len(seen))
+            wrong[below] = int((p.argmax(1) != y).sum())
+        print(name, f"second look below each level, digits wrong of {len(y)}:", wrong)
 
 
 if __name__ == "__main__":
