@@ -3,6 +3,7 @@
     DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
         [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
+        [--frame box|comb]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -18,6 +19,11 @@ jitter, with one of four kinds of gap between neighbours:
 `--guide`: the same numbers, each with a guide line under it as on a form or a cheque: 3-6 px
 thick, along the digits' bottoms (touching them), tilted by up to 4 degrees either way as a
 photo tilts it (kinds are reported as `small+guide`, ...).
+
+`--frame box`: the same numbers, each in a box as forms and cheques print one round a field
+(2-4 px lines, from 16 px clear of the digits to 8 px into them; half cropped at the box's
+lines, so that its lines are the picture's border); `--frame comb`: the box with a wall
+between each two digits, at the middle of their gap. The frames are drawn by our code.
 
 Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
 whole-number exact match, digit count right, and of the numbers with the right count but
@@ -111,13 +117,21 @@ def _ink_crop(picture: Path | np.ndarray) -> np.ndarray:
     return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
-def compose(digits: list[np.ndarray], gaps: list[int], rng: np.random.Generator) -> np.ndarray:
+def compose(
+    digits: list[np.ndarray],
+    gaps: list[int],
+    rng: np.random.Generator,
+    walls: list[int] | None = None,
+) -> np.ndarray:
     """Digits' ink side by side on one line: `gaps[i]` pixels between digit i's box and the
-    next one's (negative: they overlap), bottoms aligned within JITTER."""
+    next one's (negative: they overlap), bottoms aligned within JITTER; the middle of each
+    gap is put in `walls` if given."""
     lefts, x = [], MARGIN
     for i, d in enumerate(digits):
         lefts.append(x)
         x += d.shape[1] + (gaps[i] if i < len(gaps) else 0)
+        if walls is not None and i < len(gaps):
+            walls.append(x - gaps[i] + gaps[i] // 2)
     width = max(left + d.shape[1] for left, d in zip(lefts, digits, strict=True)) + MARGIN
     tallest = max(d.shape[0] for d in digits)
     base = MARGIN + JITTER + tallest  # the line's bottom
@@ -152,30 +166,75 @@ def guide_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def framed(ink: np.ndarray, walls: list[int], comb: bool, rng: np.random.Generator) -> np.ndarray:
+    """A composed number in a frame as forms and cheques print one round a field: a box
+    2-4 px thick, from 16 px clear of the digits' ink to 8 px into it (its lines crossing
+    the tallest digits), level; with `comb`, a wall between each two digits (at the middle
+    of their gap: `walls`). Half are cropped at the frame's lines, the rest keep 10-30 px of
+    paper round it."""
+    rows = np.flatnonzero((ink > 0.5).any(axis=1))
+    cols = np.flatnonzero((ink > 0.5).any(axis=0))
+    line = int(rng.integers(2, 5))
+    inset = int(rng.integers(-8, 17))
+    top, bottom = rows[0] - inset, rows[-1] + 1 + inset
+    left, right = cols[0] - max(inset, 4), cols[-1] + 1 + max(inset, 4)
+    room = 40 + line  # paper enough round the frame, whatever the inset
+    out = np.pad(ink, room)
+    top, bottom, left, right = top + room, bottom + room, left + room, right + room
+    out[top - line : top, left - line : right + line] = 1.0
+    out[bottom : bottom + line, left - line : right + line] = 1.0
+    out[top:bottom, left - line : left] = 1.0
+    out[top:bottom, right : right + line] = 1.0
+    if comb:
+        for x in walls:
+            x += room - line // 2
+            out[top:bottom, x : x + line] = 1.0
+    paper = 0 if rng.random() < 0.5 else int(rng.integers(10, 31))
+    return out[
+        top - line - paper : bottom + line + paper, left - line - paper : right + line + paper
+    ]
+
+
 def one_number(
-    samples: list, length: int, kind: str, rng: np.random.Generator
+    samples: list,
+    length: int,
+    kind: str,
+    rng: np.random.Generator,
+    frame: str | None = None,
+    frames: np.random.Generator | None = None,
 ) -> tuple[list, np.ndarray]:
     """`length` of one writer's digits (`samples`: [(digit, picture)]), drawn at random and
-    set side by side with the gaps of a kind: (the digits chosen, the number's ink)."""
+    set side by side with the gaps of a kind, in a frame ("box" or "comb", drawn with
+    `frames`) if asked: (the digits chosen, the number's ink)."""
     low, high = KINDS[kind]
     chosen = [samples[j] for j in rng.choice(len(samples), length, replace=False)]
     gaps = [int(g) for g in rng.integers(low, high + 1, size=length - 1)]
-    return chosen, compose([_ink_crop(p) for _, p in chosen], gaps, rng)
+    walls: list[int] = []
+    ink = compose([_ink_crop(p) for _, p in chosen], gaps, rng, walls)
+    if frame is not None:
+        ink = framed(ink, walls, frame == "comb", frames)
+    return chosen, ink
 
 
 def numbers(
-    kind: str, n: int, seed: int, writers: dict, guide: bool = False
+    kind: str,
+    n: int,
+    seed: int,
+    writers: dict,
+    guide: bool = False,
+    frame: str | None = None,
 ) -> list[tuple[bytes, str]]:
     """n numbers of a kind: (PNG bytes, the digits written), with a guide line under each if
-    `guide` (the same numbers otherwise)."""
+    `guide`, in a frame ("box", "comb") if `frame` (the same numbers otherwise)."""
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
     lines = np.random.default_rng([seed, list(KINDS).index(kind), 1])  # the digits' own apart
+    frames = np.random.default_rng([seed, list(KINDS).index(kind), 2])
     names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
     out = []
     for i in range(n):
         samples = writers[names[int(rng.integers(len(names)))]]
         length = int(rng.integers(LENGTHS[0], LENGTHS[1] + 1))
-        chosen, ink = one_number(samples, length, kind, rng)
+        chosen, ink = one_number(samples, length, kind, rng, frame, frames)
         if guide:
             ink = guide_line(ink, lines)
         out.append((png(ink, dark_on_light=i % 2 == 0), "".join(str(d) for d, _ in chosen)))
@@ -282,6 +341,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-hostile", action="store_true")
     ap.add_argument("--guide", action="store_true", help="a guide line under every number")
     ap.add_argument(
+        "--frame", choices=("box", "comb"), default=None, help="a frame round every number"
+    )
+    ap.add_argument(
         "--writers",
         choices=("dev", "held-out"),
         default="dev",
@@ -307,8 +369,8 @@ def main(argv=None) -> int:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind in args.kinds.split(","):
-        cases = numbers(kind, args.n, args.seed, writers, args.guide)
-        name = f"{kind}+guide" if args.guide else kind
+        cases = numbers(kind, args.n, args.seed, writers, args.guide, args.frame)
+        name = kind + "".join(f"+{m}" for m in ("guide" if args.guide else None, args.frame) if m)
         r = measure(predictor, cases, args.failures, name)
         results["kinds"][name] = r
         met = "met" if r["exact"] >= FLOORS[kind] else "NOT met"

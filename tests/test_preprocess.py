@@ -705,8 +705,22 @@ def _digit_on_a_scan(extra) -> tuple[Image.Image, Image.Image]:
         lambda d: _tilted_frame(d, 1.5),  # a frame round it all, one piece
         lambda d: _tilted_frame(d, 2.5),  # ... cut by the picture's edges into four lines
         lambda d: d.rectangle([0, 0, 8, 299], fill=60),  # the dark edge of the paper
+        # a form's box cropped at its lines: the whole border is ink, the paper inside
+        lambda d: d.rectangle([0, 0, 299, 299], outline=30, width=3),
+        lambda d: d.rectangle([0, 0, 299, 299], outline=30, width=12),
+        # a box drawn round the digit, apart from it, with paper round the box
+        lambda d: d.rectangle([12, 12, 287, 287], outline=30, width=3),
     ],
-    ids=["ruled-top", "ruled-bottom", "frame", "frame-in-pieces", "paper-edge"],
+    ids=[
+        "ruled-top",
+        "ruled-bottom",
+        "frame",
+        "frame-in-pieces",
+        "paper-edge",
+        "frame-on-the-edges",
+        "thick-frame-on-the-edges",
+        "box-round-the-digit",
+    ],
 )
 def test_lines_along_the_edges_of_a_scan_still_go(predictor, extra):
     plain, marked = _digit_on_a_scan(extra)

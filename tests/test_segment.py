@@ -366,6 +366,63 @@ def test_a_line_under_a_short_number_is_no_digit(predictor, small, tall, middle)
     assert predictor.read_number(paper(ink)).text == small + tall
 
 
+def framed(text: str, frame: str, inset: int, outside: int, line: int = 3) -> np.ndarray:
+    """draw_number(text) in a frame drawn `line` px wide, `inset` px out from the digits'
+    boxes (negative: the lines cross the digits) and `outside` px in from the picture's
+    edges: a box (frame "box") or a comb with a cell for each digit ("comb")."""
+    height, gap = 120, 0.3
+    ink = draw_number(text, height=height, gap=gap, margin=max(inset, 0) + outside + 10)
+    margin = max(inset, 0) + outside + 10
+    top, bottom = margin - inset, margin + height + inset
+    left, right = margin - inset, ink.shape[1] - margin + inset
+    lines = np.zeros_like(ink)
+    lines[top - line : top, left - line : right + line] = 1.0
+    lines[bottom : bottom + line, left - line : right + line] = 1.0
+    lines[top:bottom, left - line : left] = 1.0
+    lines[top:bottom, right : right + line] = 1.0
+    if frame == "comb":
+        width, step = 0.55 * height, (0.55 + gap) * height
+        for i in range(1, len(text)):
+            x = round(margin + i * step - (step - width) / 2)
+            lines[top:bottom, x - line // 2 : x - line // 2 + line] = 1.0
+    ink = np.maximum(ink, lines)
+    cut = margin - max(inset, 0) - outside - line
+    return ink[cut : ink.shape[0] - cut, cut : ink.shape[1] - cut]
+
+
+@pytest.mark.parametrize(
+    "text, frame, inset, outside",
+    [
+        ("4096", "box", 12, 15),
+        ("738", "box", 12, 0),
+        ("1771", "box", -6, 15),
+        ("25813", "comb", 8, 15),
+        ("1402", "comb", 8, 0),
+        ("7", "box", 10, 15),
+        ("52", "box", 10, 0),
+    ],
+    ids=[
+        "box",
+        "box-at-the-edges",
+        "box-crossing-the-digits",
+        "comb",
+        "comb-at-the-edges",
+        "box-round-one-digit",
+        "box-round-two-digits-at-the-edges",
+    ],
+)
+def test_a_frame_round_a_number_is_no_digit(predictor, text, frame, inset, outside):
+    """A form's box round a number (a cheque's amount field), or a comb with a cell for each
+    digit: its top and bottom are rules, and its upright lines, straight from one rule to
+    the other and no thicker than they are, are no 1s; cropped at its lines, the frame
+    makes the whole border ink, and the paper is what lies inside it."""
+    ink = framed(text, frame, inset, outside)
+    assert ink.shape[1] < 2.4 * ink.shape[0] or len(text) > 2  # short: no line is a rule
+    if outside == 0:
+        assert ink[0].min() > 0.9 and ink[:, 0].min() > 0.9  # the border is all frame
+    assert predictor.read_number(paper(ink)).text == text
+
+
 def test_a_flat_row_of_digits_run_together_is_no_dash():
     # Overlapping digits can make a piece as flat as a dash (here eight rings, each over the
     # next, a seventh as high as the row is long): a dash is one stroke, they are not.

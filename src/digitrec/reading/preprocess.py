@@ -41,9 +41,16 @@ SPECK = 0.05  # pieces lighter than this share of the heaviest one are specks
 # close), and the border, taken for paper, then gets the polarity wrong. When both levels
 # hold this share of the border, the inside is consulted too.
 BORDER_DOUBT = 0.05
+# A frame drawn along the picture's edges (a form's box cropped at its lines) makes the
+# border all ink: when the border is all one level and most of the picture the other, the
+# paper is the other level's pixels on the ring this share of the picture's side in ...
+FRAME_DEPTH = 0.06
+FRAME_PAPER = 0.25  # ... if they are at least this share of it
+FRAME_SAMPLE = 40_000  # most of the picture is judged on about this many of its pixels
 HOLE = 1.25  # a loop's inside is this much thicker than the pen, at least, to be told by it
 EDGE_BAND = 0.06  # of the side: ink this close to an edge lies along it
 FOLLOWS = 0.7  # a frame lies along this share of an edge's length, at least
+BOX_PIECES = 8  # a box drawn round a digit is looked for in pictures of this many pieces at most
 BELONGS = 0.9  # a line at an edge whose length the rest of the ink spans this much is a stroke
 WORK_SIDE = 640  # larger pictures are scaled down to this first
 FINE = 4  # the pen width is measured and normalised at this multiple of MNIST's scale
@@ -576,6 +583,46 @@ def _median3_range(a: np.ndarray) -> tuple[np.generic, np.generic]:
     return lo, hi
 
 
+def _ring(grey: np.ndarray, inset: int) -> np.ndarray:
+    """The pixels on the rectangle `inset` pixels in from the picture's edges."""
+    h, w = grey.shape
+    top, bottom, left, right = inset, h - 1 - inset, inset, w - 1 - inset
+    return np.concatenate(
+        [
+            grey[top, left : right + 1],
+            grey[bottom, left : right + 1],
+            grey[top + 1 : bottom, left],
+            grey[top + 1 : bottom, right],
+        ]
+    )
+
+
+def _inside_a_frame(
+    grey: np.ndarray, border: np.ndarray, lo: float, hi: float
+) -> np.ndarray | None:
+    """The paper's pixels on the ring FRAME_DEPTH in from the edges, where the picture's
+    border is all one level and most of the picture is the other: a frame drawn along the
+    edges (a form's box, a cheque's amount field cropped at its lines) round the paper;
+    else None. A digit that fills its picture meets the edges and leaves paper at the
+    corners: only a frame, or paper's edge, follows all four; and paper round a digit, or
+    round a frame drawn further in, is most of its picture."""
+    mid = (float(lo) + float(hi)) / 2
+    share = float((border > mid).mean())
+    if min(share, 1 - share) >= BORDER_DOUBT:
+        return None
+    h, w = grey.shape
+    inset = max(2, round(FRAME_DEPTH * min(h, w)))
+    if min(h, w) < 2 * inset + 3:
+        return None
+    bright = share >= 0.5  # the border's level
+    step = max(1, round(math.sqrt(h * w / FRAME_SAMPLE)))
+    if float(((_as_grey(grey[::step, ::step]) > mid) == bright).mean()) >= 0.5:
+        return None
+    ring = _as_grey(_ring(grey, inset))
+    paper = ring[(ring > mid) != bright]
+    return paper if paper.size >= FRAME_PAPER * ring.size else None
+
+
 def _paper_of_a_filled_frame(
     grey: np.ndarray, border: np.ndarray, lo: float, hi: float, ink_is_bright: bool
 ) -> np.ndarray | None:
@@ -631,13 +678,16 @@ def _ink_map(grey: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     """ink_map, and where it is: 8-bit levels on an even background give only the box of
     the levels that have ink (the rest of the map is 0), with its top and left."""
     levels = grey if grey.dtype == np.uint8 else None
-    border = _as_grey(np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]]))
-    paper = _median(border)
     # the extremes, once lone noisy pixels are gone: a small digit is a tiny share of a
     # big canvas, so percentiles would miss it
     lo, hi = median3_range(grey) if min(grey.shape) >= 48 else (grey.min(), grey.max())
     if levels is not None:
         lo, hi = _LEVELS[lo], _LEVELS[hi]
+    border = _as_grey(_ring(grey, 0))
+    inside = _inside_a_frame(grey, border, lo, hi)
+    if inside is not None:
+        border = inside
+    paper = _median(border)
     ink_is_bright = hi - paper > paper - lo
     paper_border = _paper_of_a_filled_frame(grey, border, lo, hi, ink_is_bright)
     if paper_border is not None:
@@ -820,6 +870,31 @@ def _is_frame(piece: dict, shape: tuple[int, int], labels: Callable[[], np.ndarr
     return touches >= 3 and light and _edges_followed(piece, labels()) >= 3
 
 
+def _boxes(pieces: list[dict], labels: Callable[[], np.ndarray]) -> set[int]:
+    """The labels of the light pieces that lie along all four sides of their own box, which
+    holds the rest of the ink (specks aside): a box drawn round the digit (a form's cell)
+    and apart from it. A round 0 only meets the sides of its box; a digit's stroke holds no
+    other piece. Looked for among a few pieces (BOX_PIECES): a box round a digit makes few."""
+    heaviest = max(p["mass"] for p in pieces)
+    heavy = [p for p in pieces if p["mass"] >= SPECK * heaviest]
+    if not 2 <= len(heavy) <= BOX_PIECES:
+        return set()
+    out = set()
+    for piece in heavy:
+        top, left, bottom, right = piece["box"]
+        if piece["mass"] >= 0.15 * (bottom - top) * (right - left):
+            continue
+        inside = all(
+            top <= p["box"][0] <= p["box"][2] <= bottom
+            and left <= p["box"][1] <= p["box"][3] <= right
+            for p in heavy
+            if p is not piece
+        )
+        if inside and _edges_followed(piece, labels()[top:bottom, left:right]) == 4:
+            out.add(piece["label"])
+    return out
+
+
 def _spanned(line: dict, others: list[dict]) -> bool:
     """Whether the rest of the ink spans (BELONGS of) a border line's length: a stroke of
     the digit at its picture's edge (a 7's bar, cropped close), not a line the digit was
@@ -836,11 +911,13 @@ def _border_junk(
     pieces: list[dict], shape: tuple[int, int], labels: Callable[[], np.ndarray]
 ) -> set[int]:
     """The labels of the pieces that are not the digit's: lines along the edges of a
-    picture of `shape` (unless the digit spans them) and frames round it."""
+    picture of `shape` (unless the digit spans them), frames round it and a box drawn
+    round the digit."""
     if len(pieces) < 2:
         return set()  # the only ink there is is the digit's
     lines = {p["label"] for p in pieces if _is_border_line(p, shape)}
     frames = {p["label"] for p in pieces if p["label"] not in lines and _is_frame(p, shape, labels)}
+    frames |= _boxes(pieces, labels) - lines
     rest = [p for p in pieces if p["label"] not in lines | frames]
     if rest:
         heaviest = max(p["mass"] for p in rest)
@@ -849,13 +926,16 @@ def _border_junk(
     return lines | frames
 
 
-def clean(ink: np.ndarray, speck: float = SPECK) -> np.ndarray:
-    """Drop specks (pieces lighter than `speck` times the heaviest) and border junk, keeping
-    every piece of the digit (a 5's detached bar, a 4 drawn in two strokes)."""
-    return _clean(ink, speck, (0, 0), ink.shape)
+def clean(ink: np.ndarray, speck: float = SPECK, borders: bool = True) -> np.ndarray:
+    """Drop specks (pieces lighter than `speck` times the heaviest) and, if `borders`,
+    border junk, keeping every piece of the digit (a 5's detached bar, a 4 drawn in two
+    strokes)."""
+    return _clean(ink, speck, (0, 0), ink.shape, borders)
 
 
-def _clean(ink: np.ndarray, speck: float, at: tuple, shape: tuple[int, int]) -> np.ndarray:
+def _clean(
+    ink: np.ndarray, speck: float, at: tuple, shape: tuple[int, int], borders: bool = True
+) -> np.ndarray:
     """clean for `ink`, a part of a picture of `shape` (its top and left at `at`) with no
     ink outside it."""
     # labelled in the box of the ink and 2 pixels round it (how far a dropped piece's rim
@@ -874,7 +954,7 @@ def _clean(ink: np.ndarray, speck: float, at: tuple, shape: tuple[int, int]) -> 
         full[at[0] + top :, at[1] + left :][: labels.shape[0], : labels.shape[1]] = labels
         return full
 
-    junk = _border_junk(pieces, shape, whole)
+    junk = _border_junk(pieces, shape, whole) if borders else set()
     kept = [p for p in pieces if p["label"] not in junk] or pieces
     largest = max(p["mass"] for p in kept)
     kept = [p for p in kept if p["mass"] >= speck * largest]

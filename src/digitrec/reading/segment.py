@@ -83,6 +83,12 @@ RULE_PAST = 0.05  # ... running on past the digits at both ends by this share of
 RULE_SLOPE = 0.1  # ... or a run that far from level (rows per column): a tilted photo's line
 RULE_SLOPES = 61  # slopes looked at from -RULE_SLOPE to RULE_SLOPE
 MAX_STROKES = 16  # ... looked for in pictures of at most this many strokes a column on average
+FRAME_RUN = 0.6  # a frame's top and bottom: runs of ink this share of the digits' height
+FRAME_HOLDS = 0.2  # ... holding a digit whole, but for this share of a height past them
+FRAME_PIECES = 8  # ... looked for below RULE_FIRST in pictures of at most this many pieces
+FRAME_SIDE = 0.5  # a frame's upright line (a box's side) runs straight from a rule to a rule,
+FRAME_THICK = 1.5  # ... this share of the digits' height or longer, and at most this times
+MAX_SIDES = 64  # ... as thick as the rules; looked for where at most this many could be
 MARK_SIZE = 0.35  # a candidate this small (share of the line's digit height) low on the line
 LOW = 0.55  # ... whose top is this far down the line is a dot or a comma
 COMMA = 1.3  # ... a comma if taller than this times its width, or reaching below the line
@@ -263,19 +269,31 @@ def _lines(digits: list[_Digit]) -> list[list[_Digit]]:
     return sorted(lines, key=lambda line: min(d.top for d in line))
 
 
-def _long_runs(mask: np.ndarray, length: int) -> np.ndarray:
-    """The pixels of a mask in horizontal runs of at least `length`."""
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The horizontal runs of a mask: their rows, first columns and ends (one past)."""
     h, w = mask.shape
     padded = np.zeros((h, w + 2), bool)
     padded[:, 1:-1] = mask
     edges = np.diff(padded.view(np.int8), axis=1)
     rows, starts = np.nonzero(edges == 1)
     _, ends = np.nonzero(edges == -1)
+    return rows, starts, ends
+
+
+def _painted(shape: tuple[int, int], rows, starts, ends, values=1) -> np.ndarray:
+    """A map of `shape` holding `values` along the runs given (0 elsewhere)."""
+    h, w = shape
     out = np.zeros((h, w + 1), np.int32)
+    np.add.at(out, (rows, starts), values)
+    np.add.at(out, (rows, ends), -np.asarray(values))
+    return np.cumsum(out, axis=1)[:, :w]
+
+
+def _long_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """The pixels of a mask in horizontal runs of at least `length`."""
+    rows, starts, ends = _runs(mask)
     long = ends - starts >= length
-    np.add.at(out, (rows[long], starts[long]), 1)
-    np.add.at(out, (rows[long], ends[long]), -1)
-    return np.cumsum(out, axis=1)[:, :w] > 0
+    return _painted(mask.shape, rows[long], starts[long], ends[long]) > 0
 
 
 def _usual_height(pieces: list[dict]) -> float:
@@ -288,10 +306,13 @@ def _usual_height(pieces: list[dict]) -> float:
     )
 
 
-def _rule_runs(mask: np.ndarray, lengths: tuple[int, ...], pieces: list[dict]) -> list:
+def _rule_runs(
+    mask: np.ndarray, lengths: tuple[int, ...], pieces: list[dict]
+) -> tuple[list, float]:
     """For each length, the runs of ink at least that long: level, or else (if a piece is
-    long enough to hold one) along the slope of a tilted line, searched for once."""
-    out, tilt = [], None
+    long enough to hold one) along the slope of a tilted line, searched for once; and the
+    slope the runs were found along (0 for level)."""
+    out, tilt, used = [], None, 0.0
     for length in lengths:
         runs = _long_runs(mask, length)
         if not runs.any() and any(p["box"][3] - p["box"][1] >= length for p in pieces):
@@ -300,11 +321,12 @@ def _rule_runs(mask: np.ndarray, lengths: tuple[int, ...], pieces: list[dict]) -
             slope, columns = tilt
             if slope and columns >= length:
                 runs = _sloped_long_runs(mask, length, slope)
+                used = slope
         out.append(runs)
-    return out
+    return out, used
 
 
-def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
+def _without_rules(ink: np.ndarray, pieces: list[dict]) -> tuple[np.ndarray, bool]:
     """The ink less long rules (a guide line under or through the digits, a crossed-out
     line), level or tilted by up to RULE_SLOPE as a photo tilts them: runs of ink, along the
     line, longer than RULE times the digits' usual height. A line under (or over) the whole
@@ -313,15 +335,28 @@ def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
     top), is measured against the height of the pieces left once it is out. It must have
     joined two or more of them, and run on past them at both ends, as a line drawn under a
     number does: a digit's own stroke (a 2's base, a 4's bar) joins none, and the base of
-    a 2 run into the next digit ends where that digit does."""
+    a 2 run into the next digit ends where that digit does. A frame round the digits (a
+    box, a comb of cells) goes whole: its rules, however short, and its upright lines
+    (_frame_sides). Also says whether there was such a frame."""
     usual = _usual_height(pieces)
     first = int(RULE_FIRST * usual)
-    if first < 8 or first >= ink.shape[1]:
-        return ink
+    if first < 8:
+        return ink, False
     mask = ink > STROKE
-    found, rules = _rule_runs(mask, (first, int(RULE * usual)), pieces)
-    if not found.any():
-        return ink
+    (found, rules), slope = _rule_runs(mask, (first, int(RULE * usual)), pieces)
+    # a frame's top and bottom may be shorter than a rule (a box round one or two digits,
+    # a piece that holds the others); where there are rules, they are what it is made of
+    # (a digit's stroke, a 2's base on the frame's bottom, is no part of it)
+    if found.any():
+        runs = found
+    elif _enclosing(pieces):
+        runs = _long_runs(mask, int(FRAME_RUN * usual))
+    else:
+        runs = np.zeros_like(mask)
+    framing, sides = _frame(ink, mask, runs, slope, usual)
+    rules |= framing
+    if not found.any() and not sides.any():
+        return ink, False
     short = _underlines(found & ~rules, pieces, slack=max(2, int(0.15 * usual)))
     if short:
         _, rest = ink_components(np.where(_widened(found), 0.0, ink))
@@ -346,15 +381,22 @@ def _without_rules(ink: np.ndarray, pieces: list[dict]) -> np.ndarray:
             ):
                 rules |= run
     if not rules.any():
-        return ink
+        return ink, False
     rules = _widened(rules)
-    # where a stroke comes into the rule from above or below (a digit crossing it, or
-    # standing on it), the rule's ink in that column is the stroke's too: kept
+    # where a stroke comes into a rule from above or below (a digit crossing it, or
+    # standing on it), that rule's ink in that column is the stroke's too: kept (another
+    # rule in the column, a box's other side, still goes)
+    strokes = mask & ~sides
     into = np.zeros_like(rules)
-    into[1:] |= rules[1:] & ~rules[:-1] & mask[:-1]
-    into[:-1] |= rules[:-1] & ~rules[1:] & mask[1:]
-    rules &= ~into.any(axis=0)
-    return np.where(rules, 0.0, ink).astype(np.float32)
+    into[1:] |= rules[1:] & ~rules[:-1] & strokes[:-1]
+    into[:-1] |= rules[:-1] & ~rules[1:] & strokes[1:]
+    if into.any():
+        labels, n = ndi.label(rules, structure=np.ones((3, 3), bool))
+        kept = np.zeros((n + 1, rules.shape[1]), bool)  # (rule, column)
+        rows, columns = np.nonzero(into)
+        kept[labels[rows, columns], columns] = True
+        rules &= ~kept[labels, np.arange(rules.shape[1])]
+    return np.where(rules | sides, 0.0, ink).astype(np.float32), bool(sides.any())
 
 
 def _underlines(runs: np.ndarray, pieces: list[dict], slack: int) -> list[tuple]:
@@ -382,6 +424,147 @@ def _underlines(runs: np.ndarray, pieces: list[dict], slack: int) -> list[tuple]
         if across and (box[2] - bottom <= slack or top - box[0] <= slack):
             out.append((labels == i, (left, right), box))
     return out
+
+
+def _enclosing(pieces: list[dict]) -> bool:
+    """Whether one of a few pieces of ink (FRAME_PIECES at most) holds the others in its
+    box, or there is only one: what a box round one or two digits makes."""
+    if not 0 < len(pieces) <= FRAME_PIECES:
+        return False
+    boxes = np.array([p["box"] for p in pieces])
+    holds = (
+        (boxes[:, None, 0] <= boxes[None, :, 0])
+        & (boxes[:, None, 1] <= boxes[None, :, 1])
+        & (boxes[:, None, 2] >= boxes[None, :, 2])
+        & (boxes[:, None, 3] >= boxes[None, :, 3])
+    )
+    return bool(holds.all(axis=1).any())
+
+
+def _frame(
+    ink: np.ndarray, mask: np.ndarray, runs: np.ndarray, slope: float, usual: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A frame round the digits (a box, a comb of cells), if there is one: its top and
+    bottom (those of `runs`, the long runs of ink along `slope`, that its upright lines
+    meet) and its upright lines (_frame_sides, widened); both empty if there is none. A
+    frame has two upright lines or more, and between its outer ones it holds a piece of
+    ink whole (a digit, within FRAME_HOLDS of the digits' usual height past its lines,
+    which a digit may cross): a square 0 holds nothing, a round one has one straight side."""
+    none = np.zeros_like(mask)
+    if not runs.any():
+        return none, none
+    lines = _widened(runs)
+    least = max(8, int(FRAME_SIDE * usual))
+    sides = _frame_sides(mask & ~lines, lines, slope, least, _thickness(runs))
+    if not sides.any():
+        return none, none
+    columns = np.flatnonzero(sides.any(axis=0))
+    if len(columns) < 2 or not (np.diff(columns) > 1).any():
+        return none, none  # one upright line: the side of a square digit, not a box
+    labels, _ = ndi.label(lines, structure=np.ones((3, 3), bool))
+    met = np.unique(labels[ndi.binary_dilation(sides, iterations=3) & (labels > 0)])
+    ends = runs & np.isin(labels, met[met > 0])
+    rows = np.flatnonzero((_widened(ends) | sides).any(axis=1))
+    slack = FRAME_HOLDS * usual
+    top, bottom = rows[0] - slack, rows[-1] + slack
+    left, right = columns[0] - slack, columns[-1] + slack  # between its outer sides
+    _, rest = ink_components(np.where(_widened(ends) | sides, 0.0, ink))
+    heaviest = max((p["mass"] for p in rest), default=0)
+    holds = any(
+        p["mass"] >= SPECK * heaviest
+        and top <= p["box"][0]
+        and p["box"][2] <= bottom
+        and left <= p["box"][1]
+        and p["box"][3] <= right
+        and p["box"][2] - p["box"][0] >= FRAME_SIDE * usual
+        for p in rest
+    )
+    return (ends, sides) if holds else (none, none)
+
+
+def _thickness(rules: np.ndarray) -> float:
+    """How thick the rules' lines are: the median count of their pixels in a column."""
+    counts = rules.sum(axis=0)
+    return float(np.median(counts[counts > 0]))
+
+
+def _frame_sides(
+    upright: np.ndarray, rules: np.ndarray, slope: float, least: int, thick: float
+) -> np.ndarray:
+    """The upright lines of a frame round the digits (a box's sides, the walls between a
+    comb's cells), widened by their grey edges: straight runs of `upright` ink at least
+    `least` long, square to the rules (`slope` theirs), that reach from a rule at their
+    top to a rule at their bottom and stop there, no thicker than the rules (FRAME_THICK):
+    a printed frame is drawn in one weight, a digit's upright stroke in the writer's, and
+    a stroke that crosses a rule goes on beyond it."""
+    turned, turned_rules = upright.T, rules.T
+    if slope:
+        level, back = _shear(turned.shape, -slope)
+        runs = back(_runs_between(level(turned), level(turned_rules), least)).T
+    else:
+        runs = _runs_between(turned, turned_rules, least).T
+    if not runs.any():
+        return runs
+    labels, n = ndi.label(runs, structure=np.ones((3, 3), bool))
+    if n > MAX_SIDES:
+        return np.zeros_like(runs)  # a grid, a texture: not a frame round a number
+    most = FRAME_THICK * thick + 2
+    across = _run_lengths(upright)  # the ink across a side, row by row, with what it meets
+    out = np.zeros_like(runs)
+    for i, where in enumerate(ndi.find_objects(labels), 1):
+        side = labels[where] == i
+        # a stroke that touches a wall here and there leaves most rows the wall's own width;
+        # a digit's stem whose middle runs straight from rule to rule is its pen's width
+        if float(np.median(np.where(side, across[where], 0).max(axis=1))) > most:
+            continue
+        top, bottom = where[0].start, where[0].stop
+        reach = slice(max(0, where[1].start - 2), where[1].stop + 2)
+        if _ends_at_a_rule(rules, upright, top, -1, reach) and _ends_at_a_rule(
+            rules, upright, bottom - 1, 1, reach
+        ):
+            out[where] |= side
+    return ndi.binary_dilation(out, structure=np.ones((1, 3), bool), iterations=2)
+
+
+def _run_lengths(mask: np.ndarray) -> np.ndarray:
+    """For each pixel of a mask, the length of the horizontal run it is in (0 off it)."""
+    rows, starts, ends = _runs(mask)
+    return _painted(mask.shape, rows, starts, ends, ends - starts)
+
+
+def _runs_between(mask: np.ndarray, rules: np.ndarray, least: int) -> np.ndarray:
+    """The pixels of a mask in horizontal runs at least `least` long that have a rule
+    (within 2 rows) in the 3 columns before their start and in the 3 after their end."""
+    h, w = mask.shape
+    rows, starts, ends = _runs(mask)
+    long = ends - starts >= least
+    rows, starts, ends = rows[long], starts[long], ends[long]
+    near = np.zeros((h, w + 1), np.int32)  # rule pixels within 2 rows, summed along a row
+    near[:, 1:] = np.cumsum(ndi.binary_dilation(rules, structure=np.ones((5, 1), bool)), axis=1)
+    before = near[rows, starts] - near[rows, np.maximum(starts - 3, 0)]
+    after = near[rows, np.minimum(ends + 3, w)] - near[rows, ends]
+    ok = (before > 0) & (after > 0)
+    return _painted(mask.shape, rows[ok], starts[ok], ends[ok]) > 0
+
+
+def _ends_at_a_rule(
+    rules: np.ndarray, upright: np.ndarray, end: int, step: int, columns: slice
+) -> bool:
+    """Whether an upright line whose end is row `end` meets a rule there (within 3 rows,
+    going `step`) and stops at it: no ink goes on beyond the rule, as a digit's stroke
+    crossing the rule would (a frame's corner, or a comb's wall, ends at the line)."""
+    h = rules.shape[0]
+    row = end + step
+    for _ in range(3):
+        if 0 <= row < h and rules[row, columns].any():
+            break
+        row += step
+    else:
+        return False
+    while 0 <= row < h and rules[row, columns].any():
+        row += step
+    beyond = upright[max(0, min(row, row + 3 * step)) : max(row, row + 3 * step) + 1, columns]
+    return not beyond.any()
 
 
 def _widened(rules: np.ndarray) -> np.ndarray:
@@ -421,20 +604,34 @@ def _rule_slope(mask: np.ndarray) -> tuple[float, int]:
     return slope, 2 * most  # every other column voted
 
 
-def _sloped_long_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
-    """The pixels of a mask in runs of at least `length` along a slope (rows per column):
-    the mask sheared level, its long runs found, and sheared back."""
-    h, w = mask.shape
+def _shear(shape: tuple[int, int], slope: float) -> tuple[Callable, Callable]:
+    """For masks of `shape`: a function that shears one so that lines along `slope` (rows
+    per column) lie level, and one that shears such a mask back."""
+    h, w = shape
     shift = np.round(slope * np.arange(w)).astype(np.int64)
     shift -= shift.min()
     reach = int(shift.max())
-    padded = np.zeros((h + 2 * reach, w), bool)
-    padded[reach : reach + h] = mask
     rows = np.arange(h + reach)[:, None] + shift[None, :]  # what sheared row y samples
     columns = np.arange(w)[None, :]
-    found = np.zeros_like(padded)
-    found[rows, columns] = _long_runs(padded[rows, columns], length)
-    return found[reach : reach + h]
+
+    def level(mask: np.ndarray) -> np.ndarray:
+        padded = np.zeros((h + 2 * reach, w), bool)
+        padded[reach : reach + h] = mask
+        return padded[rows, columns]
+
+    def back(sheared: np.ndarray) -> np.ndarray:
+        found = np.zeros((h + 2 * reach, w), bool)
+        found[rows, columns] = sheared
+        return found[reach : reach + h]
+
+    return level, back
+
+
+def _sloped_long_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
+    """The pixels of a mask in runs of at least `length` along a slope (rows per column):
+    the mask sheared level, its long runs found, and sheared back."""
+    level, back = _shear(mask.shape, slope)
+    return back(_long_runs(level(mask), length))
 
 
 def _seams(ink: np.ndarray, lo: int, hi: int, count: int) -> list[np.ndarray]:
@@ -790,16 +987,27 @@ def segment(
     score = score and _budgeted(score, left)
     read_pair = read_pair and _budgeted(read_pair, left)
     try:
-        # border lines and dust go first; specks are told only once pieces are grouped
-        # into digits: a 7's faint bar may weigh less than a twentieth of a bold 8 beside it
-        ink = clean(ink, DUST)
+        # dust goes first, then rules and frames (a frame along the picture's edges, with
+        # digits crossing it, is one piece with them), then what is left along the border;
+        # specks are told only once pieces are grouped into digits: a 7's faint bar may
+        # weigh less than a twentieth of a bold 8 beside it
+        ink = clean(ink, DUST, borders=False)
         labels, pieces = ink_components(ink)
         if len(pieces) > BUSY_PIECES:
             raise Busy(f"{len(pieces)} pieces of ink")
-        ruled = _without_rules(ink, pieces)
-        if ruled is not ink:
-            ink = clean(ruled, DUST)
-            labels, pieces = ink_components(ink)
+        ruled, framed = _without_rules(ink, pieces)
+        h, w = ink.shape
+        edges = any(
+            p["box"][0] == 0 or p["box"][1] == 0 or p["box"][2] == h or p["box"][3] == w
+            for p in pieces
+        )
+        if ruled is not ink or edges:
+            # once a frame along the picture's edges is out, what meets those edges is a
+            # digit that crossed the frame, not a line along the border
+            cleaned = clean(ruled, DUST, borders=not framed)
+            if cleaned is not ink:
+                ink = cleaned
+                labels, pieces = ink_components(ink)
     except EmptyImageError:
         return []
     _check(stop)
