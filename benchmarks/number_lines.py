@@ -3,7 +3,7 @@
     DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
         [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
-        [--frame box|comb]
+        [--frame box|comb] [--sign dash|equals]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -24,6 +24,9 @@ photo tilts it (kinds are reported as `small+guide`, ...).
 (2-4 px lines, from 16 px clear of the digits to 8 px into them; half cropped at the box's
 lines, so that its lines are the picture's border); `--frame comb`: the box with a wall
 between each two digits, at the middle of their gap. The frames are drawn by our code.
+
+`--sign dash` / `--sign equals`: the same numbers ending with a dash, or an equals sign (two
+dashes one over the other), as cheques end an amount (1500-, 1500=); drawn by our code.
 
 Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
 whole-number exact match, digit count right, and of the numbers with the right count but
@@ -151,6 +154,31 @@ def png(ink: np.ndarray, dark_on_light: bool) -> bytes:
     return out.getvalue()
 
 
+def ending(ink: np.ndarray, sign: str, rng: np.random.Generator) -> np.ndarray:
+    """A composed number with a sign after it, as cheques end an amount (1500- or 1500=):
+    one dash, or two one over the other 1-2 strokes apart, 0.4-0.6 of the digits' height
+    long and 12-20 px thick (the digits' pen is 20 px), 20-40 px after the last digit, at
+    mid height; the paper grows to hold it."""
+    h, w = ink.shape
+    height = h - 2 * MARGIN - 2 * JITTER  # the tallest digit's
+    length = int(rng.uniform(0.4, 0.6) * height)
+    thick = int(rng.integers(12, 21))
+    gap = int(rng.integers(20, 41))
+    cols = np.flatnonzero((ink > 0.5).any(axis=0))
+    left = int(cols[-1]) + gap
+    out = np.pad(ink, ((0, 0), (0, max(0, left + length + MARGIN - w))))
+    middle = MARGIN + JITTER + height // 2
+    apart = int(rng.integers(thick, 2 * thick + 1)) if sign == "equals" else 0
+    rows = (
+        [middle - thick // 2]
+        if sign == "dash"
+        else [middle - apart // 2 - thick, middle + apart // 2]
+    )
+    for top in rows:
+        out[top : top + thick, left : left + length] = 1.0
+    return out
+
+
 def guide_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A composed number with a guide line along its digits' bottoms (see --guide), tilted
     by a slope within GUIDE_SLOPE; the paper grows to hold it."""
@@ -223,18 +251,23 @@ def numbers(
     writers: dict,
     guide: bool = False,
     frame: str | None = None,
+    sign: str | None = None,
 ) -> list[tuple[bytes, str]]:
     """n numbers of a kind: (PNG bytes, the digits written), with a guide line under each if
-    `guide`, in a frame ("box", "comb") if `frame` (the same numbers otherwise)."""
+    `guide`, in a frame ("box", "comb") if `frame`, ending with a sign ("dash", "equals")
+    if `sign` (the same numbers otherwise)."""
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
     lines = np.random.default_rng([seed, list(KINDS).index(kind), 1])  # the digits' own apart
     frames = np.random.default_rng([seed, list(KINDS).index(kind), 2])
+    signs = np.random.default_rng([seed, list(KINDS).index(kind), 3])
     names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
     out = []
     for i in range(n):
         samples = writers[names[int(rng.integers(len(names)))]]
         length = int(rng.integers(LENGTHS[0], LENGTHS[1] + 1))
         chosen, ink = one_number(samples, length, kind, rng, frame, frames)
+        if sign:
+            ink = ending(ink, sign, signs)
         if guide:
             ink = guide_line(ink, lines)
         out.append((png(ink, dark_on_light=i % 2 == 0), "".join(str(d) for d, _ in chosen)))
@@ -344,6 +377,9 @@ def main(argv=None) -> int:
         "--frame", choices=("box", "comb"), default=None, help="a frame round every number"
     )
     ap.add_argument(
+        "--sign", choices=("dash", "equals"), default=None, help="a sign after every number"
+    )
+    ap.add_argument(
         "--writers",
         choices=("dev", "held-out"),
         default="dev",
@@ -369,8 +405,10 @@ def main(argv=None) -> int:
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind in args.kinds.split(","):
-        cases = numbers(kind, args.n, args.seed, writers, args.guide, args.frame)
-        name = kind + "".join(f"+{m}" for m in ("guide" if args.guide else None, args.frame) if m)
+        cases = numbers(kind, args.n, args.seed, writers, args.guide, args.frame, args.sign)
+        name = kind + "".join(
+            f"+{m}" for m in ("guide" if args.guide else None, args.frame, args.sign) if m
+        )
         r = measure(predictor, cases, args.failures, name)
         results["kinds"][name] = r
         met = "met" if r["exact"] >= FLOORS[kind] else "NOT met"

@@ -27,6 +27,7 @@ def main() -> None:
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--guide", action="store_true", help="a guide line under every number")
     ap.add_argument("--frame", choices=("box", "comb"), default=None, help="a frame round each")
+    ap.add_argument("--sign", choices=("dash", "equals"), default=None, help="a sign after each")
     ap.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME=V1,V2")
     args = ap.parse_args()
     grid = {}
@@ -38,7 +39,9 @@ def main() -> None:
     predictor = load_predictor()
     writers = held_out_digits()
     kinds = args.kinds.split(",")
-    cases = {k: numbers(k, args.n, args.seed, writers, args.guide, args.frame) for k in kinds}
+    cases = {
+        k: numbers(k, args.n, args.seed, writers, args.guide, args.frame, args.sign) for k in kinds
+    }
     rows = []
     for values in itertools.product(*grid.values()):
         for name, v in zip(grid, values, strict=True):

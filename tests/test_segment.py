@@ -436,6 +436,23 @@ def test_a_flat_row_of_digits_run_together_is_no_dash():
     assert lines and all(s.mark is None for line in lines for s in line)
 
 
+@pytest.mark.parametrize("apart", [4, 14], ids=["close", "apart"])
+@pytest.mark.parametrize("where", ["after", "between"])
+def test_an_equals_sign_is_a_mark_not_a_digit(predictor, apart, where):
+    """Two dashes one over the other (as cheques end an amount: 1500=) are an equals sign,
+    not a 5; near enough, they are grouped as one candidate, else they are two."""
+    text = "1500" if where == "after" else "15"
+    ink = draw_number(text)  # digits 66 px wide, 30 px apart, from 30 px in
+    h, room = ink.shape[0], 70
+    at = ink.shape[1] - 20 if where == "after" else 30 + 66 + 15  # where the sign goes
+    ink = np.concatenate([ink[:, :at], np.zeros((h, room), np.float32), ink[:, at:]], axis=1)
+    for top in (h // 2 - apart // 2 - 6, h // 2 + apart // 2):
+        ink[top : top + 6, at + 10 : at + 60] = 1.0
+    reading = predictor.read_number(paper(ink))
+    assert reading.text == text
+    assert reading.to_dict()["written"] == ("1500" if where == "after" else "1=5")
+
+
 def test_a_dash_or_a_line_of_dashes_gives_no_digit(predictor):
     dash = np.zeros((120, 200), np.float32)
     dash[56:64, 50:150] = 1.0

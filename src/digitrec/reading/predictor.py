@@ -112,7 +112,7 @@ def blank() -> Prediction:
 @dataclass
 class NumberReading:
     """Several digits read from one picture: lines top to bottom, digits left to right; the
-    marks written between them (",", ".", "-") in `marks`, per line (digits before, mark).
+    marks written between them (",", ".", "-", "=") in `marks`, per line (digits before, mark).
     `reason` says why a picture with no digit read has none (else blank or None)."""
 
     lines: list[list[Prediction]]

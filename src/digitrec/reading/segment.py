@@ -826,14 +826,16 @@ def _halves(ink: np.ndarray) -> Parts:
     return parts or [(ink[:, :mid], 0, 0), (ink[:, mid:], mid, 0)]
 
 
-def _mark(d: _Digit, line: list[_Digit], flat: bool, tallest: int, baseline: float) -> str | None:
+def _mark(
+    d: _Digit, line: list[_Digit], tall: list[_Digit], flat: bool, tallest: int, baseline: float
+) -> str | None:
     """Whether a candidate is a mark between digits rather than a digit: a dash (`flat`, and
-    beside the digits rather than over or under one), or a dot or a comma (small, low on
-    the line)."""
+    beside the line's `tall` candidates rather than over or under one: another dash may lie
+    over it, in an equals sign), or a dot or a comma (small, low on the line)."""
     h, w = d.bottom - d.top, d.right - d.left
     if flat:
         beside = all(
-            _overlap(d.left, d.right, o.left, o.right) < 0.3 * w for o in line if o is not d
+            _overlap(d.left, d.right, o.left, o.right) < 0.3 * w for o in tall if o is not d
         )
         return "-" if beside else None
     if len(line) < 2 or h > MARK_SIZE * tallest or w > MARK_SIZE * tallest:
@@ -855,7 +857,7 @@ def _one_stroke(ink: np.ndarray) -> bool:
 
 
 def _marks(line: list[_Digit], ink: np.ndarray, owners: np.ndarray) -> dict[int, str]:
-    """The marks of a line: index -> ',', '.' or '-'."""
+    """The marks of a line: index -> ',', '.', '-' or '='."""
     flat = [
         d.bottom - d.top <= FLAT * (d.right - d.left) and _one_stroke(d.ink(ink, owners))
         for d in line
@@ -868,9 +870,45 @@ def _marks(line: list[_Digit], ink: np.ndarray, owners: np.ndarray) -> dict[int,
     baseline = float(np.median(big))
     out = {}
     for i, (d, f) in enumerate(zip(line, flat, strict=True)):
-        mark = _mark(d, line, f, tallest, baseline)
+        # two dashes near enough to be grouped as one candidate: an equals sign
+        equals = not f and len(d.members) == 2 and _two_dashes(d.ink(ink, owners))
+        mark = _mark(d, line, tall, f or equals, tallest, baseline)
         if mark:
-            out[i] = mark
+            out[i] = "=" if equals else mark
+    return out
+
+
+def _two_dashes(ink: np.ndarray) -> bool:
+    """Whether ink is two dashes, one over the other: two pieces, each flat (FLAT) and one
+    stroke, overlapping left to right by half the shorter. A digit drawn in two strokes
+    (a 5 and its bar, a 4) has one flat piece at most."""
+    labels, n = ndi.label(ink > STROKE, structure=np.ones((3, 3), bool))
+    if n != 2:
+        return False
+    spans = []
+    for i, where in enumerate(ndi.find_objects(labels), 1):
+        h, w = where[0].stop - where[0].start, where[1].stop - where[1].start
+        if h > FLAT * w or not _one_stroke(np.where(labels[where] == i, ink[where], 0.0)):
+            return False
+        spans.append((where[1].start, where[1].stop))
+    (a0, a1), (b0, b1) = spans
+    return _overlap(a0, a1, b0, b1) >= 0.5 * min(a1 - a0, b1 - b0)
+
+
+def _equals(line: list[_Digit], found: dict[int, str]) -> list[tuple[_Digit, str]]:
+    """The marks of a line as candidates: two dashes one over the other (overlapping left
+    to right by half the shorter) are one equals sign, as cheques end an amount."""
+    marks = sorted(found.items(), key=lambda m: line[m[0]].left)
+    out: list[tuple[_Digit, str]] = []
+    for i, mark in marks:
+        d = line[i]
+        if out and mark == "-" and out[-1][1] == "-":
+            last = out[-1][0]
+            shorter = min(d.right - d.left, last.right - last.left)
+            if _overlap(d.left, d.right, last.left, last.right) >= 0.5 * shorter:
+                out[-1] = (last.joined(d), "=")
+                continue
+        out.append((d, mark))
     return out
 
 
@@ -1035,8 +1073,7 @@ def segment(
                 ph, pw = part.shape
                 box = (left + dx, top + dy, left + dx + pw, top + dy + ph)
                 segments.append(Segment(box, part, reading))
-        for i, mark in found.items():
-            d = line[i]
+        for d, mark in _equals(line, found):
             box = (d.left, d.top, d.right, d.bottom)
             segments.append(Segment(box, d.ink(ink, owners), mark=mark))
         segments.sort(key=lambda s: (s.box[0] + s.box[2]) / 2)

@@ -47,5 +47,5 @@ class NumberDict(TypedDict):
     lines: Annotated[int, "lines of digits found, top to bottom"]
     digits: Annotated[list[BoxedDigitDict], "each digit, lines top to bottom, left to right"]
     written: Annotated[
-        str, "the digits with the marks written between them (',', '.', '-'): 1,526 for 1526"
+        str, "the digits with the marks written between them (',', '.', '-', '='): 1,526 for 1526"
     ]
