@@ -3,7 +3,7 @@
     DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
         [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
-        [--frame box|comb] [--sign dash|equals]
+        [--frame box|comb] [--sign dash|equals|dollar|euro]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -25,8 +25,9 @@ photo tilts it (kinds are reported as `small+guide`, ...).
 lines, so that its lines are the picture's border); `--frame comb`: the box with a wall
 between each two digits, at the middle of their gap. The frames are drawn by our code.
 
-`--sign dash` / `--sign equals`: the same numbers ending with a dash, or an equals sign (two
-dashes one over the other), as cheques end an amount (1500-, 1500=); drawn by our code.
+`--sign dash` / `equals` / `dollar` / `euro`: the same numbers ending with a dash or an equals
+sign (two dashes one over the other), as cheques end an amount (1500-, 1500=), or with a
+dollar sign before them or a euro sign after them; the signs are drawn by our code.
 
 Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
 whole-number exact match, digit count right, and of the numbers with the right count but
@@ -55,7 +56,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec import load_predictor
-from digitrec.training.synthetic import scribble_page
+from digitrec.training.synthetic import draw_strokes, scribble_page
 
 REPO = Path(__file__).resolve().parents[1]
 UNIPEN = REPO.parent / "shared" / "data" / "realworld" / "unipen"
@@ -154,21 +155,50 @@ def png(ink: np.ndarray, dark_on_light: bool) -> bytes:
     return out.getvalue()
 
 
-def ending(ink: np.ndarray, sign: str, rng: np.random.Generator) -> np.ndarray:
-    """A composed number with a sign after it, as cheques end an amount (1500- or 1500=):
-    one dash, or two one over the other 1-2 strokes apart, 0.4-0.6 of the digits' height
-    long and 12-20 px thick (the digits' pen is 20 px), 20-40 px after the last digit, at
-    mid height; the paper grows to hold it."""
+# currency signs as a pen draws them, in a box of (0, 0)-(1, 1): strokes of (x, y) points
+CURRENCY = {
+    "dollar": [
+        [(0.85, 0.2), (0.6, 0.1), (0.3, 0.12), (0.15, 0.3), (0.3, 0.45), (0.7, 0.55)]
+        + [(0.85, 0.72), (0.7, 0.88), (0.4, 0.92), (0.12, 0.82)],
+        [(0.5, 0.0), (0.5, 1.0)],
+    ],
+    "euro": [
+        [(0.9, 0.15), (0.6, 0.05), (0.3, 0.2), (0.2, 0.5), (0.3, 0.8), (0.6, 0.95), (0.9, 0.85)],
+        [(0.0, 0.4), (0.6, 0.4)],
+        [(0.0, 0.6), (0.6, 0.6)],
+    ],
+}
+
+
+def with_sign(ink: np.ndarray, sign: str, rng: np.random.Generator) -> np.ndarray:
+    """A composed number with a sign drawn 20-40 px from it, as cheques write an amount:
+    after it a dash or an equals sign (1500-, 1500=: one dash, or two one over the other
+    1-2 strokes apart, 0.4-0.6 of the digits' height long, 12-20 px thick, at mid height);
+    a dollar sign before it or a euro sign after it (0.8-1 of the digits' height, a
+    14-20 px pen; the digits' is 20 px). The paper grows to hold it."""
     h, w = ink.shape
     height = h - 2 * MARGIN - 2 * JITTER  # the tallest digit's
-    length = int(rng.uniform(0.4, 0.6) * height)
-    thick = int(rng.integers(12, 21))
     gap = int(rng.integers(20, 41))
     cols = np.flatnonzero((ink > 0.5).any(axis=0))
+    middle = MARGIN + JITTER + height // 2
+    if sign in CURRENCY:
+        size = rng.uniform(0.8, 1.0) * height
+        width = int(0.6 * size)
+        if sign == "dollar":
+            out = np.pad(ink, ((0, 0), (max(0, width + gap + MARGIN - int(cols[0])), 0)))
+            left = int(np.flatnonzero((out > 0.5).any(axis=0))[0]) - gap - width
+        else:
+            left = int(cols[-1]) + gap
+            out = np.pad(ink, ((0, 0), (0, max(0, left + width + MARGIN - w))))
+        box = (left, middle - size / 2, left + width, middle + size / 2)
+        pen = int(rng.integers(14, 21))
+        drawn = draw_strokes(CURRENCY[sign], max(out.shape), pen, box)
+        return np.maximum(out, drawn[: out.shape[0], : out.shape[1]])
+    length = int(rng.uniform(0.4, 0.6) * height)
+    thick = int(rng.integers(12, 21))
     left = int(cols[-1]) + gap
     out = np.pad(ink, ((0, 0), (0, max(0, left + length + MARGIN - w))))
-    middle = MARGIN + JITTER + height // 2
-    apart = int(rng.integers(thick, 2 * thick + 1)) if sign == "equals" else 0
+    apart = int(rng.integers(thick, 2 * thick + 1))
     rows = (
         [middle - thick // 2]
         if sign == "dash"
@@ -254,8 +284,8 @@ def numbers(
     sign: str | None = None,
 ) -> list[tuple[bytes, str]]:
     """n numbers of a kind: (PNG bytes, the digits written), with a guide line under each if
-    `guide`, in a frame ("box", "comb") if `frame`, ending with a sign ("dash", "equals")
-    if `sign` (the same numbers otherwise)."""
+    `guide`, in a frame ("box", "comb") if `frame`, with a sign (with_sign) if `sign` (the
+    same numbers otherwise)."""
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
     lines = np.random.default_rng([seed, list(KINDS).index(kind), 1])  # the digits' own apart
     frames = np.random.default_rng([seed, list(KINDS).index(kind), 2])
@@ -267,7 +297,7 @@ def numbers(
         length = int(rng.integers(LENGTHS[0], LENGTHS[1] + 1))
         chosen, ink = one_number(samples, length, kind, rng, frame, frames)
         if sign:
-            ink = ending(ink, sign, signs)
+            ink = with_sign(ink, sign, signs)
         if guide:
             ink = guide_line(ink, lines)
         out.append((png(ink, dark_on_light=i % 2 == 0), "".join(str(d) for d, _ in chosen)))
@@ -377,7 +407,10 @@ def main(argv=None) -> int:
         "--frame", choices=("box", "comb"), default=None, help="a frame round every number"
     )
     ap.add_argument(
-        "--sign", choices=("dash", "equals"), default=None, help="a sign after every number"
+        "--sign",
+        choices=("dash", "equals", "dollar", "euro"),
+        default=None,
+        help="a sign before ($) or after (-, =, €) every number",
     )
     ap.add_argument(
         "--writers",

@@ -27,7 +27,9 @@ def main() -> None:
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--guide", action="store_true", help="a guide line under every number")
     ap.add_argument("--frame", choices=("box", "comb"), default=None, help="a frame round each")
-    ap.add_argument("--sign", choices=("dash", "equals"), default=None, help="a sign after each")
+    ap.add_argument(
+        "--sign", choices=("dash", "equals", "dollar", "euro"), default=None, help="a sign by each"
+    )
     ap.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME=V1,V2")
     args = ap.parse_args()
     grid = {}

@@ -453,6 +453,37 @@ def test_an_equals_sign_is_a_mark_not_a_digit(predictor, apart, where):
     assert reading.to_dict()["written"] == ("1500" if where == "after" else "1=5")
 
 
+DOLLAR = [
+    [(0.85, 0.2), (0.6, 0.1), (0.3, 0.12), (0.15, 0.3), (0.3, 0.45), (0.7, 0.55)]
+    + [(0.85, 0.72), (0.7, 0.88), (0.4, 0.92), (0.12, 0.82)],
+    [(0.5, 0.0), (0.5, 1.0)],
+]
+EURO = [
+    [(0.9, 0.15), (0.6, 0.05), (0.3, 0.2), (0.2, 0.5), (0.3, 0.8), (0.6, 0.95), (0.9, 0.85)],
+    [(0.0, 0.4), (0.6, 0.4)],
+    [(0.0, 0.6), (0.6, 0.6)],
+]
+
+
+@pytest.mark.parametrize("sign, before", [(DOLLAR, True), (EURO, False)], ids=["dollar", "euro"])
+def test_a_currency_sign_by_a_number_is_no_digit(predictor, sign, before):
+    """A sign written before an amount ($) or after it (€) is no digit: the model reads it
+    as none at all, and it stands apart from the digits; the number reads without it."""
+    text = "2450"
+    ink = draw_number(text)  # 120 px digits from 30 px in, 30 px apart
+    h = ink.shape[0]
+    room = np.zeros((h, 100), np.float32)
+    ink = np.concatenate([room, ink] if before else [ink, room], axis=1)
+    left = 20 if before else ink.shape[1] - 110
+    drawn = draw_strokes(sign, max(ink.shape), 10, (left, 30, left + 70, 150))
+    ink = np.maximum(ink, drawn[:h, : ink.shape[1]])
+    reading = predictor.read_number(paper(ink))
+    assert reading.text == text and not reading.refused
+    # alone, a sign is no digit, and no number
+    alone = predictor.read_number(paper(draw_strokes(sign, 200, 10, (60, 40, 130, 160))))
+    assert alone.refused and alone.digits[0].reason == "not_a_digit"
+
+
 def test_a_dash_or_a_line_of_dashes_gives_no_digit(predictor):
     dash = np.zeros((120, 200), np.float32)
     dash[56:64, 50:150] = 1.0

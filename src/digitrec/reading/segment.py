@@ -120,7 +120,7 @@ class Segment:
     # touching neighbour, else the recogniser's once it has read it (Predictor.segment)
     probabilities: np.ndarray | None = None
     input: np.ndarray | None = None  # what the recogniser read: the ink in MNIST form
-    mark: str | None = None  # not a digit but a mark between digits: ",", "." or "-"
+    mark: str | None = None  # not a digit but a mark between digits: ",", ".", "-" or "="
 
 
 def _overlap(a0: int, a1: int, b0: int, b1: int) -> int:
