@@ -70,7 +70,8 @@ UNSURE_TOP_TWO = 0.8
 # digit at all (a near-even spread, 0.11-0.14), and 11 of 9,560 digits of held-out
 # writers' numbers read so low, at a number's end only where digits run together
 NO_DIGIT = 0.2
-SIGN_GAP = 0.02  # ... standing this share of a digit's height apart from it, at least
+SIGN_GAP = 0.02  # ... standing this share of a digit's height apart from it, at least,
+SIGN_SIZE = 1.2  # ... and no taller or wider than this times the tallest digit
 
 
 @dataclass
@@ -364,21 +365,29 @@ def _without_signs(line: list[Segment]) -> list[Segment]:
     """A line less the signs at its ends: the pieces of ink first or last on a line of
     digits that the model reads as no digit at all (their likeliest digit under NO_DIGIT,
     as it reads a currency sign: $, €, or what segmentation cut one into), standing apart
-    from the digits (SIGN_GAP), are a sign, not digits. What is left of digits run
-    together, cut apart, touches its neighbour: refused, never dropped."""
+    from the digits (SIGN_GAP) and of their size (SIGN_SIZE), are a sign, not digits. What
+    is left of digits run together, cut apart, touches its neighbour, and digits run
+    together with a frame's remains are bigger than a digit: refused, never dropped."""
     digits = [s for s in line if s.mark is None]
     no = [float(s.probabilities.max()) < NO_DIGIT for s in digits]
     first = next((i for i, n in enumerate(no) if not n), len(no))  # the first digit read
     last = len(no) - next((i for i, n in enumerate(reversed(no)) if not n), len(no))
     if first >= last:
         return line  # no digit read at all: refused as a whole
+    # a sign is of the digits' size: no bigger than SIGN_SIZE times the tallest
+    most = SIGN_SIZE * max(s.box[3] - s.box[1] for s in digits[first:last])
     keep = set(range(len(digits)))
-    if first and _apart(digits[first - 1], digits[first]):
-        keep -= set(range(first))
-    if last < len(digits) and _apart(digits[last - 1], digits[last]):
-        keep -= set(range(last, len(digits)))
+    ends = (range(first), range(last, len(digits)))
+    for end, (a, b) in zip(ends, ((first - 1, first), (last - 1, last)), strict=True):
+        if end and _apart(digits[a], digits[b]) and all(_within(digits[i], most) for i in end):
+            keep -= set(end)
     dropped = {id(digits[i]) for i in range(len(digits)) if i not in keep}
     return [s for s in line if id(s) not in dropped]
+
+
+def _within(s: Segment, most: float) -> bool:
+    """Whether a piece is no taller and no wider than `most`."""
+    return s.box[3] - s.box[1] <= most and s.box[2] - s.box[0] <= most
 
 
 def _apart(left: Segment, right: Segment) -> bool:

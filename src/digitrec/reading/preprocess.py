@@ -615,12 +615,14 @@ def _inside_a_frame(
     if min(h, w) < 2 * inset + 3:
         return None
     bright = share >= 0.5  # the border's level
+    ring = _as_grey(_ring(grey, inset))
+    paper = ring[(ring > mid) != bright]
+    if paper.size < FRAME_PAPER * ring.size:
+        return None  # the border's level goes on inward: paper round a digit, mostly
     step = max(1, round(math.sqrt(h * w / FRAME_SAMPLE)))
     if float(((_as_grey(grey[::step, ::step]) > mid) == bright).mean()) >= 0.5:
         return None
-    ring = _as_grey(_ring(grey, inset))
-    paper = ring[(ring > mid) != bright]
-    return paper if paper.size >= FRAME_PAPER * ring.size else None
+    return paper
 
 
 def _paper_of_a_filled_frame(
