@@ -35,8 +35,9 @@ a wrong reading, how many are wrong by one digit (the digit model's misreadings 
 segmentation's); time per number (median, p99; wall and CPU of this process).
 
 Then the hostile pictures: a 640x640 grid of 2x2 dots every 4 px, 16 short dashes, a
-single dash, about 1 MB of noise, a page of 196 scribbles; each with its answer and CPU time (the floor: answered
-or refused within 1 s of CPU).
+single dash, about 1 MB of noise, a page of 196 scribbles, a page of 360 ticks with a line
+along each one's bottom; each with its answer, CPU time (the floor: answered or refused
+within 1 s of CPU) and the most memory Python held reading it (tracemalloc, a second read).
 """
 
 from __future__ import annotations
@@ -365,28 +366,45 @@ def hostile() -> dict[str, bytes]:
     dash[56:64, 50:150] = 0
     rng = np.random.default_rng(0)
     noise = rng.integers(0, 256, (1000, 1000)).astype(np.uint8)  # about 1 MB as PNG
+    # pieces whose bottom runs across them, each a line under a short number to segmentation
+    underlined = np.full((640, 640), 255, np.uint8)
+    for y in range(10, 620, 32):
+        for x in range(8, 610, 34):
+            underlined[y : y + 22, x + 26 : x + 29] = 0
+            underlined[y + 19 : y + 22, x : x + 29] = 0
     return {
         "dots grid (640x640, 2x2 every 4 px)": _png_of(dots),
         "16 short dashes": _png_of(dashes),
         "one dash": _png_of(dash),
         "noise (about 1 MB)": _png_of(noise),
         "a page of 196 scribbles": _png_of(scribble_page(14, 14)),
+        "a page of 360 underlined ticks": _png_of(underlined),
     }
 
 
 def measure_hostile(predictor) -> list[dict]:
+    """Each hostile picture's answer and cost: CPU and wall time, then (read again, under
+    tracemalloc, which slows the reading) the most memory Python held for it."""
+    import tracemalloc
+
     out = []
     for name, data in hostile().items():
         w0, c0 = time.perf_counter(), _cpu()
         reading = predictor.read_number(data)
+        cpu, wall = _cpu() - c0, time.perf_counter() - w0
+        tracemalloc.start()
+        predictor.read_number(data)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
         out.append(
             {
                 "picture": name,
                 "bytes": len(data),
                 "answer": reading.to_dict()["reason"] or repr(reading.text),
                 "digits": len(reading.digits),
-                "cpu_s": _cpu() - c0,
-                "wall_s": time.perf_counter() - w0,
+                "cpu_s": cpu,
+                "wall_s": wall,
+                "peak_mb": peak / 1e6,
             }
         )
     return out
@@ -454,12 +472,12 @@ def main(argv=None) -> int:
         )
     if not args.no_hostile:
         results["hostile"] = measure_hostile(predictor)
-        print("\n| hostile picture | bytes | answer | CPU s | wall s |")
-        print("| --- | --- | --- | --- | --- |")
+        print("\n| hostile picture | bytes | answer | CPU s | wall s | peak MB (tracemalloc) |")
+        print("| --- | --- | --- | --- | --- | --- |")
         for h in results["hostile"]:
             print(
                 f"| {h['picture']} | {h['bytes']:,} | {h['answer']} ({h['digits']} digits) "
-                f"| {h['cpu_s']:.2f} | {h['wall_s']:.2f} |"
+                f"| {h['cpu_s']:.2f} | {h['wall_s']:.2f} | {h['peak_mb']:.1f} |"
             )
     results["load_after"] = os.getloadavg()
     if args.json:

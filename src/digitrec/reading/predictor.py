@@ -321,9 +321,9 @@ class Predictor:
     def read_number(self, image: ImageInput, stop: Stop | None = None) -> NumberReading:
         """Every digit in the picture: lines top to bottom, digits left to right, each with
         its box (in the picture's pixels) and confidence; marks between them (dots, commas,
-        dashes, equals signs) apart, signs at a line's ends ($, €) dropped. A picture too busy to be numbers is refused (reason busy); `stop`
-        (true once the caller no longer wants the answer) ends the work with
-        segment.Stopped."""
+        dashes, equals signs) apart, signs at a line's ends ($, €) dropped. A picture too
+        busy to be numbers is refused (reason busy); `stop` (true once the caller no longer
+        wants the answer) ends the work with segment.Stopped."""
         try:
             ink, scale = picture_ink(image)
         except EmptyImageError:

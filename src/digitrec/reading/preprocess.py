@@ -868,8 +868,13 @@ def _is_frame(piece: dict, shape: tuple[int, int], labels: Callable[[], np.ndarr
     top, left, bottom, right = piece["box"]
     h, w = shape
     touches = (top == 0) + (left == 0) + (bottom == h) + (right == w)
-    light = piece["mass"] < 0.15 * (bottom - top) * (right - left)
-    return touches >= 3 and light and _edges_followed(piece, labels()) >= 3
+    return touches >= 3 and _light(piece) and _edges_followed(piece, labels()) >= 3
+
+
+def _light(piece: dict) -> bool:
+    """Whether a piece's ink fills little of its box, as a frame's lines do."""
+    top, left, bottom, right = piece["box"]
+    return piece["mass"] < 0.15 * (bottom - top) * (right - left)
 
 
 def _boxes(pieces: list[dict], labels: Callable[[], np.ndarray]) -> set[int]:
@@ -883,18 +888,23 @@ def _boxes(pieces: list[dict], labels: Callable[[], np.ndarray]) -> set[int]:
         return set()
     out = set()
     for piece in heavy:
-        top, left, bottom, right = piece["box"]
-        if piece["mass"] >= 0.15 * (bottom - top) * (right - left):
+        if not _light(piece):
             continue
-        inside = all(
-            top <= p["box"][0] <= p["box"][2] <= bottom
-            and left <= p["box"][1] <= p["box"][3] <= right
-            for p in heavy
-            if p is not piece
-        )
+        top, left, bottom, right = piece["box"]
+        inside = all(box_holds(piece["box"], p["box"]) for p in heavy if p is not piece)
         if inside and _edges_followed(piece, labels()[top:bottom, left:right]) == 4:
             out.add(piece["label"])
     return out
+
+
+def box_holds(outer, inner) -> bool:
+    """Whether box `outer` (top, left, bottom, right) holds box `inner` whole."""
+    return (
+        outer[0] <= inner[0]
+        and inner[2] <= outer[2]
+        and outer[1] <= inner[1]
+        and inner[3] <= outer[3]
+    )
 
 
 def _spanned(line: dict, others: list[dict]) -> bool:

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..errors import BadImageError, EmptyImageError
-from .preprocess import SPECK, clean, crop_to_ink, ink_components
+from .preprocess import SPECK, box_holds, clean, crop_to_ink, ink_components
 
 DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a digit's part
 SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
@@ -363,15 +363,9 @@ def _without_rules(ink: np.ndarray, pieces: list[dict]) -> tuple[np.ndarray, boo
         own = _usual_height(rest)
         heaviest = max((p["mass"] for p in rest), default=0)
         past = RULE_PAST * usual
-        for run, (start, end), (top, left, bottom, right) in short:
+        for where, run, (start, end), box in short:
             held = [
-                p["box"]
-                for p in rest
-                if p["mass"] >= SPECK * heaviest
-                and top <= p["box"][0]
-                and p["box"][2] <= bottom
-                and left <= p["box"][1]
-                and p["box"][3] <= right
+                p["box"] for p in rest if p["mass"] >= SPECK * heaviest and box_holds(box, p["box"])
             ]
             if (
                 len(held) >= 2
@@ -379,7 +373,7 @@ def _without_rules(ink: np.ndarray, pieces: list[dict]) -> tuple[np.ndarray, boo
                 and start <= min(b[1] for b in held) - past
                 and end >= max(b[3] for b in held) + past
             ):
-                rules |= run
+                rules[where] |= run
     if not rules.any():
         return ink, False
     rules = _widened(rules)
@@ -402,7 +396,8 @@ def _without_rules(ink: np.ndarray, pieces: list[dict]) -> tuple[np.ndarray, boo
 def _underlines(runs: np.ndarray, pieces: list[dict], slack: int) -> list[tuple]:
     """The runs (joined into lines) that reach, within `slack` pixels, from the left end of
     the piece of ink that holds them to its right end, along its bottom or its top: each as
-    a mask, its first and last column (and one past) and the box of that piece."""
+    where it lies (a slice) and its mask there, its first and last column (and one past)
+    and the box of that piece. A mask the size of its line: a picture may hold hundreds."""
     labels, _ = ndi.label(runs, structure=np.ones((3, 3), bool))
     boxes = np.array([p["box"] for p in pieces]).reshape(-1, 4)
     widest = np.argsort(boxes[:, 1] - boxes[:, 3], kind="stable")  # widest first
@@ -422,7 +417,7 @@ def _underlines(runs: np.ndarray, pieces: list[dict], slack: int) -> list[tuple]
         box = tuple(int(v) for v in boxes[holds.argmax()])
         across = left - box[1] <= slack and box[3] - right <= slack
         if across and (box[2] - bottom <= slack or top - box[0] <= slack):
-            out.append((labels == i, (left, right), box))
+            out.append((where, labels[where] == i, (left, right), box))
     return out
 
 
@@ -464,18 +459,16 @@ def _frame(
     labels, _ = ndi.label(lines, structure=np.ones((3, 3), bool))
     met = np.unique(labels[ndi.binary_dilation(sides, iterations=3) & (labels > 0)])
     ends = runs & np.isin(labels, met[met > 0])
-    rows = np.flatnonzero((_widened(ends) | sides).any(axis=1))
+    frame = _widened(ends) | sides
+    rows = np.flatnonzero(frame.any(axis=1))
     slack = FRAME_HOLDS * usual
-    top, bottom = rows[0] - slack, rows[-1] + slack
-    left, right = columns[0] - slack, columns[-1] + slack  # between its outer sides
-    _, rest = ink_components(np.where(_widened(ends) | sides, 0.0, ink))
+    # between its outer sides, and its top and bottom, give or take the slack
+    inside = (rows[0] - slack, columns[0] - slack, rows[-1] + slack, columns[-1] + slack)
+    _, rest = ink_components(np.where(frame, 0.0, ink))
     heaviest = max((p["mass"] for p in rest), default=0)
     holds = any(
         p["mass"] >= SPECK * heaviest
-        and top <= p["box"][0]
-        and p["box"][2] <= bottom
-        and left <= p["box"][1]
-        and p["box"][3] <= right
+        and box_holds(inside, p["box"])
         and p["box"][2] - p["box"][0] >= FRAME_SIDE * usual
         for p in rest
     )
@@ -891,7 +884,12 @@ def _two_dashes(ink: np.ndarray) -> bool:
         if h > FLAT * w or not _one_stroke(np.where(labels[where] == i, ink[where], 0.0)):
             return False
         spans.append((where[1].start, where[1].stop))
-    (a0, a1), (b0, b1) = spans
+    return _stacked(*spans[0], *spans[1])
+
+
+def _stacked(a0: int, a1: int, b0: int, b1: int) -> bool:
+    """Whether two dashes (from column a0 to a1, b0 to b1) lie one over the other: they
+    overlap left to right by half the shorter, as an equals sign's do."""
     return _overlap(a0, a1, b0, b1) >= 0.5 * min(a1 - a0, b1 - b0)
 
 
@@ -904,8 +902,7 @@ def _equals(line: list[_Digit], found: dict[int, str]) -> list[tuple[_Digit, str
         d = line[i]
         if out and mark == "-" and out[-1][1] == "-":
             last = out[-1][0]
-            shorter = min(d.right - d.left, last.right - last.left)
-            if _overlap(d.left, d.right, last.left, last.right) >= 0.5 * shorter:
+            if _stacked(last.left, last.right, d.left, d.right):
                 out[-1] = (last.joined(d), "=")
                 continue
         out.append((d, mark))
