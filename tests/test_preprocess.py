@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
+from scipy import ndimage as ndi
 
 from digitrec.data import load_mnist
 from digitrec.errors import BadImageError, DigitrecError, EmptyImageError
@@ -726,6 +727,45 @@ def test_lines_along_the_edges_of_a_scan_still_go(predictor, extra):
     plain, marked = _digit_on_a_scan(extra)
     assert shifted_correlation(to_mnist(marked), to_mnist(plain)) > 0.98
     assert _reads(predictor, marked) == _reads(predictor, plain) == 3
+
+
+@pytest.mark.parametrize(
+    "lines, cropped",
+    [
+        ((52, 258, 70, 230, 3), False),
+        ((52, 258, 70, 230, 3), True),
+        ((62, 248, 70, 230, 2), False),  # (cropped at its lines, an eighth of this 3 is gone)
+        ((40, 250, 60, 240, 4), False),
+        ((40, 250, 60, 240, 4), True),
+    ],
+    ids=["touching", "touching-cropped", "crossing", "crossing-below", "crossing-below-cropped"],
+)
+def test_a_digit_that_touches_or_crosses_its_box_reads(predictor, lines, cropped):
+    """A form's cell round a digit whose strokes touch or cross its lines: one piece with
+    the digit. Its four lines go (a square 0 is all lines, and stays), and the digit reads
+    as it does without them, alone (predict) and as a number (read_number); before, predict
+    refused it as no digit and read_number read the box's sides as 1s."""
+    top, bottom, left, right, width = lines
+    plain, marked = _digit_on_a_scan(
+        lambda d: d.rectangle([left, top, right, bottom], outline=30, width=width)
+    )
+    if cropped:
+        marked = marked.crop((left, top, right + 1, bottom + 1))
+    assert ndi.label(np.asarray(marked) < 128, structure=np.ones((3, 3)))[1] == 1  # one piece
+    # (a stroke along a line goes with it, and cropping at the lines cuts what crosses them)
+    assert shifted_correlation(to_mnist(marked), to_mnist(plain)) > 0.8
+    assert _reads(predictor, marked) == _reads(predictor, plain) == 3
+    assert predictor.read_number(marked).text == "3"
+
+
+def test_a_square_0_is_no_box(predictor):
+    """A 0 drawn as a square has four straight sides, as a box has; nothing stands inside
+    it, so it is no box round a digit, and reads as a 0 (or is refused), never as nothing."""
+    page, pen = _paper((300, 300))
+    pen.rectangle([90, 50, 210, 250], outline=20, width=18)
+    reading = predictor.predict(page)
+    assert reading.digit == 0 or reading.reason == "not_a_digit", reading
+    assert to_mnist(page)[4:24, 4:24].max() > 0.9  # the square, not nothing
 
 
 # ---------------------------------------------------------------- the fast paths are the plain sums

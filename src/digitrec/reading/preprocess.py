@@ -52,6 +52,15 @@ EDGE_BAND = 0.06  # of the side: ink this close to an edge lies along it
 FOLLOWS = 0.7  # a frame lies along this share of an edge's length, at least
 BOX_PIECES = 8  # a box drawn round a digit is looked for in pictures of this many pieces at most
 BELONGS = 0.9  # a line at an edge whose length the rest of the ink spans this much is a stroke
+# A box drawn round a digit that the digit touches or crosses (a form's cell) is one piece
+# with it: its four lines each run along this share of their side, at least, ...
+BOX_LINE = 0.9
+BOX_SIDE = 24  # ... round a box this many pixels high and wide, at least
+BOX_HOLDS = 0.25  # ... and the piece less its lines still stands this share of its height
+BOX_REACH = 0.15  # a box's line lies this share of the side in, at most (a digit crosses it)
+# ... with no row (column) outside it covered along this share of the side: a box's line
+# starts at once, a thick ring cut by the picture's edges (a 0 too big for it) gradually
+BOX_OUTSIDE = 0.8
 WORK_SIDE = 640  # larger pictures are scaled down to this first
 FINE = 4  # the pen width is measured and normalised at this multiple of MNIST's scale
 # Pen widths, as fit_and_centre measures them (stroke_width at FINE scale; MNIST's training
@@ -791,16 +800,17 @@ def ink_components(ink: np.ndarray) -> tuple[np.ndarray, list[dict]]:
     found = _labelled(ink)
     if found is None:
         return np.zeros(ink.shape, np.int32), []
-    labels, (top, left), n = found
+    labels, (top, left), n, _ = found
     whole = np.zeros(ink.shape, labels.dtype)
     whole[top : top + labels.shape[0], left : left + labels.shape[1]] = labels
     return whole, _pieces(ink, labels, (top, left), n, (0, 0), ink.shape[1])
 
 
-def _labelled(ink: np.ndarray, margin: int = 0) -> tuple[np.ndarray, tuple, int] | None:
+def _labelled(ink: np.ndarray, margin: int = 0) -> tuple[np.ndarray, tuple, int, tuple] | None:
     """The pieces of ink_components labelled only in the box of the ink, widened by
     `margin` within the picture (outside it every label is 0): that box's labels, its top
-    and left, and how many pieces; None when there is no ink."""
+    and left, how many pieces, and the box of the ink itself in the labels (slices); None
+    when there is no ink."""
     mask = ink > STROKE_LEVEL
     rows = np.flatnonzero(mask.any(axis=1))
     if len(rows) == 0:
@@ -810,7 +820,11 @@ def _labelled(ink: np.ndarray, margin: int = 0) -> tuple[np.ndarray, tuple, int]
     top, left = max(0, int(rows[0]) - margin), max(0, int(cols[0]) - margin)
     bottom, right = min(h, int(rows[-1]) + 1 + margin), min(w, int(cols[-1]) + 1 + margin)
     labels, n = ndi.label(mask[top:bottom, left:right], structure=_SQUARE)
-    return labels, (top, left), n
+    inner = (
+        slice(int(rows[0]) - top, int(rows[-1]) + 1 - top),
+        slice(int(cols[0]) - left, int(cols[-1]) + 1 - left),
+    )
+    return labels, (top, left), n, inner
 
 
 def _pieces(
@@ -897,6 +911,75 @@ def _boxes(pieces: list[dict], labels: Callable[[], np.ndarray]) -> set[int]:
     return out
 
 
+def _without_box_lines(
+    ink: np.ndarray, labels: np.ndarray, box_at: tuple[int, int], found: list
+) -> np.ndarray | None:
+    """The ink less the lines of a box drawn round the digit that the digit touches or
+    crosses, so that the two are one piece (a box apart from the digit is _boxes'); None
+    if there is no such box. The piece whose box holds the others (specks aside) is such a
+    box if straight lines run along its four sides (BOX_LINE) and, once they are out, some
+    of it still stands inside (BOX_HOLDS): a square 0 is all lines, and holds nothing.
+    `labels` are _labelled's, its box at `box_at` in `ink`; `found`, the pieces' boxes in
+    it (slices, in the order of their labels)."""
+    areas = [(s[0].stop - s[0].start) * (s[1].stop - s[1].start) for s in found]
+    outer = int(np.argmax(areas))
+    rows, cols = found[outer]
+    box, least = (rows.start, cols.start, rows.stop, cols.stop), SPECK * areas[outer]
+    for s, area in zip(found, areas, strict=True):
+        if area >= least and not box_holds(box, (s[0].start, s[1].start, s[0].stop, s[1].stop)):
+            return None
+    region = labels[rows, cols]
+    lines = _box_lines(region, outer + 1)
+    if lines is None:
+        return None
+    out = ink.astype(np.float32)  # a copy
+    top, left = box_at[0] + rows.start, box_at[1] + cols.start
+    inside = out[top : top + region.shape[0], left : left + region.shape[1]]
+    inside[lines] = 0.0
+    return out
+
+
+def _box_lines(region: np.ndarray, label: int) -> np.ndarray | None:
+    """Where the four lines of a box lie in the piece `label` of a label image (`region`,
+    its box), with their grey edges: for each side, the rows (columns) within BOX_REACH of
+    it that the piece covers along BOX_LINE of their length, the run of them nearest the
+    side, no thicker than the thinnest side's line and 2 pixels, and no row outside it
+    covered along BOX_OUTSIDE of its length; None unless all four sides
+    have one and the piece still stands BOX_HOLDS of its height without them. Each side's
+    band is looked at in turn, and most digits have no such line at their top or bottom."""
+    h, w = region.shape
+    if min(h, w) < BOX_SIDE:
+        return None
+    found = []
+    for axis, along in ((0, region), (1, region.T)):  # rows along the top and bottom, ...
+        band = max(2, round(BOX_REACH * along.shape[0]))
+        for step in (1, -1):
+            near = along[::step][:band] == label
+            share = np.count_nonzero(near, axis=1) / along.shape[1]
+            covered = share >= BOX_LINE
+            hit = np.flatnonzero(covered)
+            if not len(hit) or share[: hit[0]].max(initial=0) >= BOX_OUTSIDE:
+                return None
+            start = end = int(hit[0])
+            while end < band and covered[end]:
+                end += 1
+            found.append((axis, step, start, end))
+    thinnest = min(end - start for _, _, start, end in found)
+    lines = np.zeros(region.shape, bool)
+    for axis, step, start, end in found:
+        end = min(end, start + thinnest + 2)
+        start, end = max(0, start - 2), end + 2  # the line's grey edges
+        out = lines if axis == 0 else lines.T
+        if step == 1:
+            out[start:end] = True
+        else:
+            out[len(out) - end : len(out) - start] = True
+    standing = np.flatnonzero(((region == label) & ~lines).any(axis=1))
+    if not len(standing) or standing[-1] - standing[0] < BOX_HOLDS * h:
+        return None
+    return lines
+
+
 def box_holds(outer, inner) -> bool:
     """Whether box `outer` (top, left, bottom, right) holds box `inner` whole."""
     return (
@@ -955,10 +1038,25 @@ def _clean(
     found = _labelled(ink, margin=2)
     if found is None:
         raise EmptyImageError(BLANK)
-    labels, (top, left), n = found
+    labels, (top, left), n, inner = found
+    pieces = None
+    if borders and n <= BOX_PIECES:
+        boxes = [inner]
+        if n > 1:
+            pieces = _pieces(ink, labels, (top, left), n, at, shape[1])
+            dy, dx = at[0] + top, at[1] + left
+            boxes = [
+                (slice(y0 - dy, y1 - dy), slice(x0 - dx, x1 - dx))
+                for y0, x0, y1, x1 in (p["box"] for p in pieces)
+            ]
+        unboxed = _without_box_lines(ink, labels, (top, left), boxes)
+        if unboxed is not None:
+            ink, pieces = unboxed, None
+            labels, (top, left), n, _ = _labelled(ink, margin=2)
     if n == 1:
         return ink  # the only ink there is is the digit's
-    pieces = _pieces(ink, labels, (top, left), n, at, shape[1])
+    if pieces is None:
+        pieces = _pieces(ink, labels, (top, left), n, at, shape[1])
 
     @functools.cache
     def whole() -> np.ndarray:

@@ -28,7 +28,13 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..errors import BadImageError, EmptyImageError
-from .preprocess import SPECK, box_holds, clean, crop_to_ink, ink_components
+from .preprocess import (
+    SPECK,
+    box_holds,
+    clean,
+    crop_to_ink,
+    ink_components,
+)
 
 DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a digit's part
 SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
@@ -88,6 +94,7 @@ FRAME_HOLDS = 0.2  # ... holding a digit whole, but for this share of a height p
 FRAME_PIECES = 8  # ... looked for below RULE_FIRST in pictures of at most this many pieces
 FRAME_SIDE = 0.5  # a frame's upright line (a box's side) runs straight from a rule to a rule,
 FRAME_THICK = 1.5  # ... this share of the digits' height or longer, and at most this times
+CELL = 1.2  # a box round ink, no wider than this times its height, is a cell for one digit
 MAX_SIDES = 64  # ... as thick as the rules; looked for where at most this many could be
 MARK_SIZE = 0.35  # a candidate this small (share of the line's digit height) low on the line
 LOW = 0.55  # ... whose top is this far down the line is a dot or a comma
@@ -419,6 +426,20 @@ def _underlines(runs: np.ndarray, pieces: list[dict], slack: int) -> list[tuple]
         if across and (box[2] - bottom <= slack or top - box[0] <= slack):
             out.append((where, labels[where] == i, (left, right), box))
     return out
+
+
+def _without_a_cell(ink: np.ndarray, pieces: list[dict]) -> tuple[np.ndarray, bool]:
+    """The ink less a form's cell round one digit (a box no wider than CELL times its
+    height, holding the rest of the ink), as a single digit's picture loses it (clean:
+    the box apart from the digit, or touched or crossed by it), and whether there was one."""
+    if not _enclosing(pieces):
+        return ink, False
+    outer = max(pieces, key=lambda p: (p["box"][2] - p["box"][0]) * (p["box"][3] - p["box"][1]))
+    top, left, bottom, right = outer["box"]
+    if right - left > CELL * (bottom - top):
+        return ink, False
+    cleaned = clean(ink, DUST)
+    return cleaned, cleaned is not ink
 
 
 def _enclosing(pieces: list[dict]) -> bool:
@@ -1030,7 +1051,9 @@ def segment(
         labels, pieces = ink_components(ink)
         if len(pieces) > BUSY_PIECES:
             raise Busy(f"{len(pieces)} pieces of ink")
-        ruled, framed = _without_rules(ink, pieces)
+        ruled, framed = _without_a_cell(ink, pieces)
+        if ruled is ink:
+            ruled, framed = _without_rules(ink, pieces)
         h, w = ink.shape
         edges = any(
             p["box"][0] == 0 or p["box"][1] == 0 or p["box"][2] == h or p["box"][3] == w
