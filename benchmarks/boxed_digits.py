@@ -2,7 +2,7 @@
 from it, touching it or crossed by it, cropped at its lines or with paper round it, dark on
 light and light on dark; read through `Predictor.predict` and `Predictor.read_number`.
 
-    python benchmarks/boxed_digits.py [--writers dev|held-out] [--n 300] [--seed 0]
+    python benchmarks/boxed_digits.py [--writers dev|held-out] [--n 300] [--seed 0] [--tilt 5]
 
 The digits are UNIPEN's (dev: what is reported; held-out: the train writers that training
 holds out, what choices are made on); the boxes are drawn by this script, level, 1-4 px
@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import number_lines as nl  # noqa: E402
@@ -48,9 +49,19 @@ def cell(ink: np.ndarray, inset: int, line: int, paper: int, rng: np.random.Gene
     ]
 
 
-def cases(kind: str, n: int, seed: int, writers: dict) -> list[tuple[bytes, int, str]]:
-    """n pictures of a kind: (PNG bytes, the digit, how it was boxed)."""
+def turned(ink: np.ndarray, degrees: float) -> np.ndarray:
+    """The picture turned by `degrees` (a photo taken askew), grown to hold it all."""
+    picture = Image.fromarray(ink.astype(np.float32), mode="F")
+    return np.asarray(picture.rotate(degrees, resample=Image.BILINEAR, expand=True))
+
+
+def cases(
+    kind: str, n: int, seed: int, writers: dict, tilt: float = 0.0
+) -> list[tuple[bytes, int, str]]:
+    """n pictures of a kind: (PNG bytes, the digit, how it was boxed), each turned by up to
+    `tilt` degrees either way."""
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
+    turns = np.random.default_rng([seed, list(KINDS).index(kind), 1])
     names = list(writers)
     out = []
     for i in range(n):
@@ -62,6 +73,8 @@ def cases(kind: str, n: int, seed: int, writers: dict) -> list[tuple[bytes, int,
             inset = int(rng.integers(KINDS[kind][0], KINDS[kind][1] + 1))
             paper = 0 if cropped else int(rng.integers(10, 31))
             ink = cell(ink, inset, int(rng.integers(1, 5)), paper, rng)
+        if tilt:
+            ink = turned(ink, float(turns.uniform(-tilt, tilt)))
         out.append(
             (nl.png(ink, dark_on_light=i % 2 == 0), int(digit), "cropped" if cropped else "paper")
         )
@@ -74,6 +87,7 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=300, help="pictures per kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--tilt", type=float, default=0.0, help="turn each by up to this (degrees)")
     args = parser.parse_args(argv)
     from digitrec.reading.predictor import Predictor
 
@@ -88,7 +102,7 @@ def main(argv=None) -> int:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for kind in args.kinds.split(","):
         tally = Counter()
-        for data, digit, _ in cases(kind, args.n, args.seed, writers):
+        for data, digit, _ in cases(kind, args.n, args.seed, writers, args.tilt):
             one = predictor.predict(data)
             tally[
                 "p", "refused" if one.refused else ("right" if one.digit == digit else "wrong")

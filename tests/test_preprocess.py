@@ -737,25 +737,50 @@ def test_lines_along_the_edges_of_a_scan_still_go(predictor, extra):
         ((62, 248, 70, 230, 2), False),  # (cropped at its lines, an eighth of this 3 is gone)
         ((40, 250, 60, 240, 4), False),
         ((40, 250, 60, 240, 4), True),
+        ((52, 258, 70, 230, 3, 3), False),
+        ((50, 262, 66, 234, 2, -5), False),
+        ((22, 278, 40, 260, 3, 5), False),
     ],
-    ids=["touching", "touching-cropped", "crossing", "crossing-below", "crossing-below-cropped"],
+    ids=[
+        "touching",
+        "touching-cropped",
+        "crossing",
+        "crossing-below",
+        "crossing-below-cropped",
+        "touching-tilted",
+        "touching-tilted-the-other-way",
+        "apart-tilted",
+    ],
 )
 def test_a_digit_that_touches_or_crosses_its_box_reads(predictor, lines, cropped):
     """A form's cell round a digit whose strokes touch or cross its lines: one piece with
     the digit. Its four lines go (a square 0 is all lines, and stays), and the digit reads
     as it does without them, alone (predict) and as a number (read_number); before, predict
-    refused it as no digit and read_number read the box's sides as 1s."""
-    top, bottom, left, right, width = lines
-    plain, marked = _digit_on_a_scan(
-        lambda d: d.rectangle([left, top, right, bottom], outline=30, width=width)
-    )
+    refused it as no digit and read_number read the box's sides as 1s. So too for a box
+    turned by a few degrees, as a photo turns it, whether the digit touches it or not."""
+    top, bottom, left, right, width, *turn = lines
+    plain, marked = _digit_on_a_scan(lambda d: _box(d, (left, top, right, bottom), width, *turn))
     if cropped:
         marked = marked.crop((left, top, right + 1, bottom + 1))
-    assert ndi.label(np.asarray(marked) < 128, structure=np.ones((3, 3)))[1] == 1  # one piece
+    pieces = ndi.label(np.asarray(marked) < 128, structure=np.ones((3, 3)))[1]
+    assert pieces == (2 if top < 30 else 1)  # the digit and its box are one piece, or apart
     # (a stroke along a line goes with it, and cropping at the lines cuts what crosses them)
     assert shifted_correlation(to_mnist(marked), to_mnist(plain)) > 0.8
     assert _reads(predictor, marked) == _reads(predictor, plain) == 3
     assert predictor.read_number(marked).text == "3"
+
+
+def _box(pen: ImageDraw.ImageDraw, box: tuple, width: int, degrees: float = 0.0) -> None:
+    """A box drawn with the pen, turned by `degrees` about its middle."""
+    left, top, right, bottom = box
+    cx, cy, turn = (left + right) / 2, (top + bottom) / 2, math.radians(degrees)
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+    turned = [
+        (cx + (x - cx) * math.cos(turn) - (y - cy) * math.sin(turn),
+         cy + (x - cx) * math.sin(turn) + (y - cy) * math.cos(turn))
+        for x, y in corners
+    ]  # fmt: skip
+    pen.line([*turned, turned[0]], fill=30, width=width, joint="curve")
 
 
 def test_a_square_0_is_no_box(predictor):

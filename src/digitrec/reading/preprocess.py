@@ -58,9 +58,11 @@ BOX_LINE = 0.9
 BOX_SIDE = 24  # ... round a box this many pixels high and wide, at least
 BOX_HOLDS = 0.25  # ... and the piece less its lines still stands this share of its height
 BOX_REACH = 0.15  # a box's line lies this share of the side in, at most (a digit crosses it)
-# ... with no row (column) outside it covered along this share of the side: a box's line
-# starts at once, a thick ring cut by the picture's edges (a 0 too big for it) gradually
+# ... with no row (column) outside it, but its grey edge, covered along this share of the
+# side: a box's line starts at once, a thick ring cut by the picture's edges gradually
 BOX_OUTSIDE = 0.8
+BOX_LEVEL = 0.004  # a box is looked at as tilted from this slope (rows per column) ...
+BOX_TILT = 0.1  # ... up to this one (about 6 degrees)
 WORK_SIDE = 640  # larger pictures are scaled down to this first
 FINE = 4  # the pen width is measured and normalised at this multiple of MNIST's scale
 # Pen widths, as fit_and_centre measures them (stroke_width at FINE scale; MNIST's training
@@ -928,8 +930,12 @@ def _without_box_lines(
     for s, area in zip(found, areas, strict=True):
         if area >= least and not box_holds(box, (s[0].start, s[1].start, s[0].stop, s[1].stop)):
             return None
+    holds = sum(area >= least for area in areas) > 1
     region = labels[rows, cols]
     lines = _box_lines(region, outer + 1)
+    if lines is None and _may_be_tilted(region, outer + 1):
+        # (a level box apart from the digit is _boxes'; a tilted one is all lines here)
+        lines = _tilted_box_lines(region == outer + 1, hollow=holds)
     if lines is None:
         return None
     out = ink.astype(np.float32)  # a copy
@@ -939,13 +945,14 @@ def _without_box_lines(
     return out
 
 
-def _box_lines(region: np.ndarray, label: int) -> np.ndarray | None:
+def _box_lines(region: np.ndarray, label: int, hollow: bool = False) -> np.ndarray | None:
     """Where the four lines of a box lie in the piece `label` of a label image (`region`,
     its box), with their grey edges: for each side, the rows (columns) within BOX_REACH of
     it that the piece covers along BOX_LINE of their length, the run of them nearest the
     side, no thicker than the thinnest side's line and 2 pixels, and no row outside it
     covered along BOX_OUTSIDE of its length; None unless all four sides
-    have one and the piece still stands BOX_HOLDS of its height without them. Each side's
+    have one and the piece still stands BOX_HOLDS of its height without them (unless it
+    may be `hollow`). Each side's
     band is looked at in turn, and most digits have no such line at their top or bottom."""
     h, w = region.shape
     if min(h, w) < BOX_SIDE:
@@ -958,7 +965,7 @@ def _box_lines(region: np.ndarray, label: int) -> np.ndarray | None:
             share = np.count_nonzero(near, axis=1) / along.shape[1]
             covered = share >= BOX_LINE
             hit = np.flatnonzero(covered)
-            if not len(hit) or share[: hit[0]].max(initial=0) >= BOX_OUTSIDE:
+            if not len(hit) or share[: max(0, hit[0] - 1)].max(initial=0) >= BOX_OUTSIDE:
                 return None
             start = end = int(hit[0])
             while end < band and covered[end]:
@@ -974,10 +981,102 @@ def _box_lines(region: np.ndarray, label: int) -> np.ndarray | None:
             out[start:end] = True
         else:
             out[len(out) - end : len(out) - start] = True
+    if hollow:
+        return lines
     standing = np.flatnonzero(((region == label) & ~lines).any(axis=1))
     if not len(standing) or standing[-1] - standing[0] < BOX_HOLDS * h:
         return None
     return lines
+
+
+def _may_be_tilted(region: np.ndarray, label: int) -> bool:
+    """Whether the piece `label` may be a tilted box: ink in BOX_LINE of the columns within
+    BOX_REACH of its top and of its bottom (a tilted line runs across rows)."""
+    band = max(2, round(BOX_REACH * region.shape[0]))
+    return all(
+        np.count_nonzero((near == label).any(axis=0)) >= BOX_LINE * region.shape[1]
+        for near in (region[:band], region[-band:])
+    )
+
+
+def _tilted_box_lines(piece: np.ndarray, hollow: bool) -> np.ndarray | None:
+    """_box_lines for a box tilted as a photo tilts it (up to BOX_TILT rows per column):
+    the slope comes from where its top and bottom lines lie in the left and right thirds of
+    the piece (medians, so a digit crossing a line moves it little), and is checked on its
+    sides; the piece is sheared level, its lines found, and sheared back. If `hollow`, it
+    holds other ink, and may be all lines (a box apart from the digit)."""
+    h, w = piece.shape
+    if min(h, w) < BOX_SIDE:
+        return None
+    slopes = []
+    for mask in (piece, piece.T):
+        inked = mask.any(axis=0)
+        first = np.where(inked, mask.argmax(axis=0), -1)
+        last = np.where(inked, len(mask) - 1 - mask[::-1].argmax(axis=0), -1)
+        if not inked.all():
+            return None
+        for ends in (first, last):
+            slopes.append(_line_slope(ends))
+    top, bottom, left, right = slopes
+    slope = (top + bottom - left - right) / 4  # a turned box's sides lean the other way
+    if (
+        not BOX_LEVEL <= abs(slope) <= BOX_TILT
+        or max(abs(top - slope), abs(bottom - slope), abs(left + slope), abs(right + slope))
+        > BOX_TILT / 4
+    ):
+        return None
+    level, back = _levelled(piece.shape, slope)
+    # a thin line, levelled, falls into two rows here and there (rounding): grown by a
+    # pixel, each of its rows runs whole
+    levelled = ndi.binary_dilation(level(piece), structure=_CROSS)
+    rows = np.flatnonzero(levelled.any(axis=1))
+    cols = np.flatnonzero(levelled.any(axis=0))
+    inked = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    lines = _box_lines(levelled[inked], True, hollow)
+    if lines is None:
+        return None
+    levelled[:] = False
+    levelled[inked] = lines
+    return ndi.binary_dilation(back(levelled), structure=_SQUARE)  # rounding's gaps
+
+
+def _line_slope(ends: np.ndarray) -> float:
+    """The slope of a straight line along which most of `ends` lie (where a side of a box
+    meets each column), a digit crossing it aside: from the medians of the outer thirds,
+    then fitted to the ends within 3 pixels of that."""
+    x = np.arange(len(ends))
+    third = len(ends) // 3
+    a, b = float(np.median(ends[:third])), float(np.median(ends[-third:]))
+    slope = (b - a) / (len(ends) - third)
+    near = np.abs(ends - (a + slope * (x - (third - 1) / 2))) <= 3
+    if np.count_nonzero(near) >= len(ends) // 2:
+        slope = float(np.polyfit(x[near], ends[near], 1)[0])
+    return slope
+
+
+def _levelled(shape: tuple[int, int], slope: float) -> tuple[Callable, Callable]:
+    """For masks of `shape` holding a box turned so that its top runs `slope` rows per
+    column: a function that shears one level (columns shifted up and down, then rows left
+    and right: the sides lean by -slope), and one that shears such a mask back."""
+    h, w = shape
+    down = np.round(-slope * np.arange(w)).astype(np.int64)
+    down -= down.min()
+    tall = h + int(down.max())
+    across = np.round(slope * np.arange(tall)).astype(np.int64)
+    across -= across.min()
+    wide = w + int(across.max())
+    ys = np.arange(h)[:, None] + down[None, :]  # where each pixel goes
+    xs = np.arange(w)[None, :] + across[ys]
+
+    def level(mask: np.ndarray) -> np.ndarray:
+        out = np.zeros((tall, wide), bool)
+        out[ys, xs] = mask
+        return out
+
+    def back(levelled: np.ndarray) -> np.ndarray:
+        return levelled[ys, xs]
+
+    return level, back
 
 
 def box_holds(outer, inner) -> bool:
@@ -1127,6 +1226,7 @@ def _squared_distances(mask: np.ndarray) -> np.ndarray:
 
 
 _SQUARE = np.ones((3, 3), bool)
+_CROSS = ndi.generate_binary_structure(2, 1)
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 
 

@@ -438,7 +438,7 @@ def _without_a_cell(ink: np.ndarray, pieces: list[dict]) -> tuple[np.ndarray, bo
     top, left, bottom, right = outer["box"]
     if right - left > CELL * (bottom - top):
         return ink, False
-    cleaned = clean(ink, DUST)
+    cleaned = clean(ink)  # specks too, as in a single digit's picture (the rest of a line)
     return cleaned, cleaned is not ink
 
 
