@@ -1149,9 +1149,10 @@ def _clean(
                 for y0, x0, y1, x1 in (p["box"] for p in pieces)
             ]
         unboxed = _without_box_lines(ink, labels, (top, left), boxes)
-        if unboxed is not None:
+        left_over = None if unboxed is None else _labelled(unboxed, margin=2)
+        if left_over is not None:  # (a box whose lines were all there was stays)
             ink, pieces = unboxed, None
-            labels, (top, left), n, _ = _labelled(ink, margin=2)
+            labels, (top, left), n, _ = left_over
     if n == 1:
         return ink  # the only ink there is is the digit's
     if pieces is None:
