@@ -38,12 +38,7 @@ def cell(ink: np.ndarray, inset: int, line: int, paper: int, rng: np.random.Gene
     left = cols[0] - int(rng.integers(min(inset, spare // 2), spare - min(inset, spare // 2) + 1))
     right = left + width
     room = width + 40  # paper enough round the box, wherever the digit sits in it
-    out = np.pad(ink, room)
-    top, bottom, left, right = top + room, bottom + room, left + room, right + room
-    out[top - line : top, left - line : right + line] = 1.0
-    out[bottom : bottom + line, left - line : right + line] = 1.0
-    out[top:bottom, left - line : left] = 1.0
-    out[top:bottom, right : right + line] = 1.0
+    out, (top, left, bottom, right) = nl.boxed(ink, (top, left, bottom, right), line, room)
     return out[
         top - line - paper : bottom + line + paper, left - line - paper : right + line + paper
     ]

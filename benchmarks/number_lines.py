@@ -225,6 +225,19 @@ def guide_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def boxed(ink: np.ndarray, box: tuple, line: int, room: int) -> tuple[np.ndarray, tuple]:
+    """`ink` with `room` pixels of paper round it and a box drawn round `box` (top, left,
+    bottom, right, inside its lines, in `ink`), its lines `line` thick: the picture, and
+    where the box is in it."""
+    top, left, bottom, right = (int(v) + room for v in box)
+    out = np.pad(ink, room)
+    out[top - line : top, left - line : right + line] = 1.0
+    out[bottom : bottom + line, left - line : right + line] = 1.0
+    out[top:bottom, left - line : left] = 1.0
+    out[top:bottom, right : right + line] = 1.0
+    return out, (top, left, bottom, right)
+
+
 def framed(ink: np.ndarray, walls: list[int], comb: bool, rng: np.random.Generator) -> np.ndarray:
     """A composed number in a frame as forms and cheques print one round a field: a box
     2-4 px thick, from 16 px clear of the digits' ink to 8 px into it (its lines crossing
@@ -238,12 +251,7 @@ def framed(ink: np.ndarray, walls: list[int], comb: bool, rng: np.random.Generat
     top, bottom = rows[0] - inset, rows[-1] + 1 + inset
     left, right = cols[0] - max(inset, 4), cols[-1] + 1 + max(inset, 4)
     room = 40 + line  # paper enough round the frame, whatever the inset
-    out = np.pad(ink, room)
-    top, bottom, left, right = top + room, bottom + room, left + room, right + room
-    out[top - line : top, left - line : right + line] = 1.0
-    out[bottom : bottom + line, left - line : right + line] = 1.0
-    out[top:bottom, left - line : left] = 1.0
-    out[top:bottom, right : right + line] = 1.0
+    out, (top, left, bottom, right) = boxed(ink, (top, left, bottom, right), line, room)
     if comb:
         for x in walls:
             x += room - line // 2
