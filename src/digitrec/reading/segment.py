@@ -28,13 +28,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..errors import BadImageError, EmptyImageError
-from .preprocess import (
-    SPECK,
-    box_holds,
-    clean,
-    crop_to_ink,
-    ink_components,
-)
+from .preprocess import SPECK, box_holds, clean, crop_to_ink, ink_components
 
 DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a digit's part
 SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
@@ -428,10 +422,13 @@ def _underlines(runs: np.ndarray, pieces: list[dict], slack: int) -> list[tuple]
     return out
 
 
-def _without_a_cell(ink: np.ndarray, pieces: list[dict]) -> tuple[np.ndarray, bool]:
+def _without_a_cell(
+    ink: np.ndarray, labels: np.ndarray, pieces: list[dict]
+) -> tuple[np.ndarray, bool]:
     """The ink less a form's cell round one digit (a box no wider than CELL times its
     height, holding the rest of the ink), as a single digit's picture loses it (clean:
-    the box apart from the digit, or touched or crossed by it), and whether there was one."""
+    the box apart from the digit, or touched or crossed by it), and whether there was one:
+    only if the piece that holds the rest lost ink (specks alone make no cell)."""
     if not _enclosing(pieces):
         return ink, False
     outer = max(pieces, key=lambda p: (p["box"][2] - p["box"][0]) * (p["box"][3] - p["box"][1]))
@@ -439,7 +436,11 @@ def _without_a_cell(ink: np.ndarray, pieces: list[dict]) -> tuple[np.ndarray, bo
     if right - left > CELL * (bottom - top):
         return ink, False
     cleaned = clean(ink)  # specks too, as in a single digit's picture (the rest of a line)
-    return cleaned, cleaned is not ink
+    where = np.s_[top:bottom, left:right]
+    mine = labels[where] == outer["label"]
+    if cleaned is ink or not (cleaned[where][mine] < ink[where][mine]).any():
+        return ink, False
+    return cleaned, True
 
 
 def _enclosing(pieces: list[dict]) -> bool:
@@ -1051,7 +1052,7 @@ def segment(
         labels, pieces = ink_components(ink)
         if len(pieces) > BUSY_PIECES:
             raise Busy(f"{len(pieces)} pieces of ink")
-        ruled, framed = _without_a_cell(ink, pieces)
+        ruled, framed = _without_a_cell(ink, labels, pieces)
         if ruled is ink:
             ruled, framed = _without_rules(ink, pieces)
         h, w = ink.shape
