@@ -950,10 +950,10 @@ def _box_lines(region: np.ndarray, label: int, hollow: bool = False) -> np.ndarr
     its box), with their grey edges: for each side, the rows (columns) within BOX_REACH of
     it that the piece covers along BOX_LINE of their length, the run of them nearest the
     side, no thicker than the thinnest side's line and 2 pixels, and no row outside it
-    covered along BOX_OUTSIDE of its length; None unless all four sides
-    have one and the piece still stands BOX_HOLDS of its height without them (unless it
-    may be `hollow`). Each side's
-    band is looked at in turn, and most digits have no such line at their top or bottom."""
+    covered along BOX_OUTSIDE of its length; None unless all four sides have one and the
+    piece still stands BOX_HOLDS of its height without them (unless it may be `hollow`).
+    Each side's band is looked at in turn, and most digits have no such line at their top
+    or bottom."""
     h, w = region.shape
     if min(h, w) < BOX_SIDE:
         return None
@@ -1010,13 +1010,10 @@ def _tilted_box_lines(piece: np.ndarray, hollow: bool) -> np.ndarray | None:
         return None
     slopes = []
     for mask in (piece, piece.T):
-        inked = mask.any(axis=0)
-        first = np.where(inked, mask.argmax(axis=0), -1)
-        last = np.where(inked, len(mask) - 1 - mask[::-1].argmax(axis=0), -1)
-        if not inked.all():
-            return None
-        for ends in (first, last):
-            slopes.append(_line_slope(ends))
+        if not mask.any(axis=0).all():
+            return None  # a column with no ink: no box's top and bottom cross it
+        first, last = mask.argmax(axis=0), len(mask) - 1 - mask[::-1].argmax(axis=0)
+        slopes += [_line_slope(first), _line_slope(last)]
     top, bottom, left, right = slopes
     slope = (top + bottom - left - right) / 4  # a turned box's sides lean the other way
     if (
@@ -1025,10 +1022,18 @@ def _tilted_box_lines(piece: np.ndarray, hollow: bool) -> np.ndarray | None:
         > BOX_TILT / 4
     ):
         return None
-    level, back = _levelled(piece.shape, slope)
+    # level the top and bottom (columns shifted up and down), then the sides, which lean
+    # the other way (rows shifted sideways: the transposed picture's lines along -slope)
+    down, up = shear(piece.shape, slope)
+    tall = down(piece)
+    across, back_across = shear(tall.T.shape, -slope)
+
+    def back(levelled: np.ndarray) -> np.ndarray:
+        return up(back_across(levelled.T).T)
+
     # a thin line, levelled, falls into two rows here and there (rounding): grown by a
     # pixel, each of its rows runs whole
-    levelled = ndi.binary_dilation(level(piece), structure=_CROSS)
+    levelled = ndi.binary_dilation(across(tall.T).T, structure=_CROSS)
     rows = np.flatnonzero(levelled.any(axis=1))
     cols = np.flatnonzero(levelled.any(axis=0))
     inked = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
@@ -1054,27 +1059,25 @@ def _line_slope(ends: np.ndarray) -> float:
     return slope
 
 
-def _levelled(shape: tuple[int, int], slope: float) -> tuple[Callable, Callable]:
-    """For masks of `shape` holding a box turned so that its top runs `slope` rows per
-    column: a function that shears one level (columns shifted up and down, then rows left
-    and right: the sides lean by -slope), and one that shears such a mask back."""
+def shear(shape: tuple[int, int], slope: float) -> tuple[Callable, Callable]:
+    """For masks of `shape`: a function that shears one so that lines along `slope` (rows
+    per column) lie level, and one that shears such a mask back."""
     h, w = shape
-    down = np.round(-slope * np.arange(w)).astype(np.int64)
-    down -= down.min()
-    tall = h + int(down.max())
-    across = np.round(slope * np.arange(tall)).astype(np.int64)
-    across -= across.min()
-    wide = w + int(across.max())
-    ys = np.arange(h)[:, None] + down[None, :]  # where each pixel goes
-    xs = np.arange(w)[None, :] + across[ys]
+    shift = np.round(slope * np.arange(w)).astype(np.int64)
+    shift -= shift.min()
+    reach = int(shift.max())
+    rows = np.arange(h + reach)[:, None] + shift[None, :]  # what sheared row y samples
+    columns = np.arange(w)[None, :]
 
     def level(mask: np.ndarray) -> np.ndarray:
-        out = np.zeros((tall, wide), bool)
-        out[ys, xs] = mask
-        return out
+        padded = np.zeros((h + 2 * reach, w), bool)
+        padded[reach : reach + h] = mask
+        return padded[rows, columns]
 
-    def back(levelled: np.ndarray) -> np.ndarray:
-        return levelled[ys, xs]
+    def back(sheared: np.ndarray) -> np.ndarray:
+        found = np.zeros((h + 2 * reach, w), bool)
+        found[rows, columns] = sheared
+        return found[reach : reach + h]
 
     return level, back
 
@@ -1227,7 +1230,6 @@ def _squared_distances(mask: np.ndarray) -> np.ndarray:
 
 
 _SQUARE = np.ones((3, 3), bool)
-_CROSS = ndi.generate_binary_structure(2, 1)
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], bool)
 
 

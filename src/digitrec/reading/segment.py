@@ -28,7 +28,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..errors import BadImageError, EmptyImageError
-from .preprocess import SPECK, box_holds, clean, crop_to_ink, ink_components
+from .preprocess import SPECK, box_holds, clean, crop_to_ink, ink_components, shear
 
 DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a digit's part
 SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
@@ -514,7 +514,7 @@ def _frame_sides(
     a stroke that crosses a rule goes on beyond it."""
     turned, turned_rules = upright.T, rules.T
     if slope:
-        level, back = _shear(turned.shape, -slope)
+        level, back = shear(turned.shape, -slope)
         runs = back(_runs_between(level(turned), level(turned_rules), least)).T
     else:
         runs = _runs_between(turned, turned_rules, least).T
@@ -619,33 +619,10 @@ def _rule_slope(mask: np.ndarray) -> tuple[float, int]:
     return slope, 2 * most  # every other column voted
 
 
-def _shear(shape: tuple[int, int], slope: float) -> tuple[Callable, Callable]:
-    """For masks of `shape`: a function that shears one so that lines along `slope` (rows
-    per column) lie level, and one that shears such a mask back."""
-    h, w = shape
-    shift = np.round(slope * np.arange(w)).astype(np.int64)
-    shift -= shift.min()
-    reach = int(shift.max())
-    rows = np.arange(h + reach)[:, None] + shift[None, :]  # what sheared row y samples
-    columns = np.arange(w)[None, :]
-
-    def level(mask: np.ndarray) -> np.ndarray:
-        padded = np.zeros((h + 2 * reach, w), bool)
-        padded[reach : reach + h] = mask
-        return padded[rows, columns]
-
-    def back(sheared: np.ndarray) -> np.ndarray:
-        found = np.zeros((h + 2 * reach, w), bool)
-        found[rows, columns] = sheared
-        return found[reach : reach + h]
-
-    return level, back
-
-
 def _sloped_long_runs(mask: np.ndarray, length: int, slope: float) -> np.ndarray:
     """The pixels of a mask in runs of at least `length` along a slope (rows per column):
     the mask sheared level, its long runs found, and sheared back."""
-    level, back = _shear(mask.shape, slope)
+    level, back = shear(mask.shape, slope)
     return back(_long_runs(level(mask), length))
 
 
