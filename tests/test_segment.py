@@ -287,6 +287,17 @@ def test_a_six_digit_touching_run_reads_all_six(predictor):
     assert predictor.read_number(paper(ink)).text == "481639"
 
 
+@pytest.mark.parametrize(
+    "text, gap", [("900839", -0.2), ("56720", -0.15), ("642273", -0.2), ("62673", -0.2)]
+)
+def test_overlapping_digits_as_wide_as_a_pair_are_not_read_as_two(predictor, text, gap):
+    """The pair reader knows only pairs: it read each of these runs, one piece of ink or
+    two, as two digits ("08", "50", "40", "623") before a pair had to cross few strokes."""
+    ink = draw_number(text, gap=gap)
+    assert ndi.label(ink > 0.3)[1] < len(text) - 2  # they run together
+    assert predictor.read_number(paper(ink)).text == text
+
+
 def test_a_twelve_digit_line_reads_all_twelve(predictor):
     reading = predictor.read_number(paper(draw_number("123456789012")))
     assert reading.text == "123456789012" and len(reading.lines) == 1

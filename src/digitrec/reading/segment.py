@@ -71,6 +71,10 @@ MAX_ASPECT = 1.7  # a candidate digit wider than this times its height is not lo
 EXTRA_DIGIT = 0.0  # what each digit beyond the first costs (log odds)
 PAIR_ASPECT = (0.8, 2.4)  # widths (times the height) of a piece the pair reader may read whole
 PAIR_COST = 1.0  # the pair reader's reading costs this (log odds) beyond a cut's
+# ... and only where the middle half of its rows crosses at most this many strokes (median
+# of the rows): two digits cross at most two each (0, 8); overlapping runs of 3-6 digits as
+# wide as a pair cross more, and the pair reader, which knows only pairs, read them as two
+PAIR_STROKES = 4.0
 # Marks: a flat candidate (height under this share of its width) is a dash or a rule
 FLAT = 0.35
 ONE_STROKE = 0.25  # ... and one stroke: fewer than this share of its columns cross two or more
@@ -712,6 +716,15 @@ def _between(ink: np.ndarray, left: np.ndarray | None, right: np.ndarray | None)
     return crop_to_ink(np.where(keep, ink, 0.0), STROKE)
 
 
+def _strokes_across(crop: np.ndarray) -> float:
+    """How many strokes a row of the middle half of a piece crosses (the median row)."""
+    mask = crop > STROKE
+    h = mask.shape[0]
+    rows = mask[h // 4 : max(h // 4 + 1, 3 * h // 4)]
+    starts = (rows[:, 1:] & ~rows[:, :-1]).sum(axis=1) + rows[:, 0]
+    return float(np.median(starts))
+
+
 def _log(p) -> float:
     return float(np.log(max(float(p), 1e-9)))
 
@@ -763,6 +776,7 @@ def _read_row(
             if PAIR_ASPECT[0] * stretches[k][0].shape[0]
             <= stretches[k][0].shape[1]
             <= PAIR_ASPECT[1] * stretches[k][0].shape[0]
+            and _strokes_across(stretches[k][0]) <= PAIR_STROKES
         ]
         if wanted:
             for k, p in zip(wanted, read_pair([stretches[k][0] for k in wanted]), strict=True):
