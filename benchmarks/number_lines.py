@@ -3,7 +3,7 @@
     DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
         [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
-        [--frame box|comb] [--sign dash|equals|dollar|euro]
+        [--frame box|comb] [--sign dash|equals|slash|dollar|euro]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -25,9 +25,11 @@ photo tilts it (kinds are reported as `small+guide`, ...).
 lines, so that its lines are the picture's border); `--frame comb`: the box with a wall
 between each two digits, at the middle of their gap. The frames are drawn by our code.
 
-`--sign dash` / `equals` / `dollar` / `euro`: the same numbers ending with a dash or an equals
-sign (two dashes one over the other), as cheques end an amount (1500-, 1500=), or with a
-dollar sign before them or a euro sign after them; the signs are drawn by our code.
+`--sign dash` / `equals` / `slash` / `dollar` / `euro`: the same numbers ending with a dash or
+an equals sign (two dashes one over the other), as cheques end an amount (1500-, 1500=), or
+with a slash and a dash (1500/-: the slash leaning 25-50 degrees from upright, the dash apart
+from it or joined to it), or with a dollar sign before them or a euro sign after them; the
+signs are drawn by our code.
 
 Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
 whole-number exact match, digit count right, and of the numbers with the right count but
@@ -194,6 +196,18 @@ def with_sign(ink: np.ndarray, sign: str, rng: np.random.Generator) -> np.ndarra
         box = (left, middle - size / 2, left + width, middle + size / 2)
         pen = int(rng.integers(14, 21))
         drawn = draw_strokes(CURRENCY[sign], max(out.shape), pen, box)
+        return np.maximum(out, drawn[: out.shape[0], : out.shape[1]])
+    if sign == "slash":
+        lean = np.tan(np.radians(rng.uniform(25, 50)))
+        tall = rng.uniform(0.7, 1.0) * height
+        bottom = MARGIN + JITTER + height
+        left = int(cols[-1]) + gap
+        width = lean * tall
+        reach = rng.uniform(0.6, 1.2)  # where the dash starts, of the slash's width
+        out = np.pad(ink, ((0, 0), (0, max(0, int(left + (reach + 1.5) * width) + MARGIN - w))))
+        strokes = [[(0.0, 1.0), (1.0, 0.0)], [(reach, 0.5), (reach + rng.uniform(0.5, 0.9), 0.5)]]
+        box = (left, bottom - tall, left + width, bottom)
+        drawn = draw_strokes(strokes, max(out.shape), int(rng.integers(14, 21)), box)
         return np.maximum(out, drawn[: out.shape[0], : out.shape[1]])
     length = int(rng.uniform(0.4, 0.6) * height)
     thick = int(rng.integers(12, 21))
@@ -434,7 +448,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--sign",
-        choices=("dash", "equals", "dollar", "euro"),
+        choices=("dash", "equals", "slash", "dollar", "euro"),
         default=None,
         help="a sign before ($) or after (-, =, €) every number",
     )

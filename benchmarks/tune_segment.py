@@ -28,7 +28,10 @@ def main() -> None:
     ap.add_argument("--guide", action="store_true", help="a guide line under every number")
     ap.add_argument("--frame", choices=("box", "comb"), default=None, help="a frame round each")
     ap.add_argument(
-        "--sign", choices=("dash", "equals", "dollar", "euro"), default=None, help="a sign by each"
+        "--sign",
+        choices=("dash", "equals", "slash", "dollar", "euro"),
+        default=None,
+        help="a sign by each",
     )
     ap.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME=V1,V2")
     args = ap.parse_args()

@@ -331,6 +331,40 @@ def with_mark(text: str, mark: str) -> np.ndarray:
     return np.maximum(ink, drawn)
 
 
+def closed(text: str, closing: list, lean: float = 0.7, reach: float = 1.15, slash=True):
+    """draw_number(text) closed as cheques close an amount: a stroke from the line's bottom
+    up to the right, `lean` of the digits' height wide (0.7: 35 degrees from upright;
+    none unless `slash`), then `closing` strokes at those heights (in a box of the slash's
+    height, 0 to 1 across its width, starting at `reach` of it: under 1 they touch it)."""
+    height, margin, gap = 120, 30, 0.25
+    ink = draw_number(text, height=height, gap=gap, margin=margin)
+    x = margin + len(text) * (0.55 + gap) * height
+    box = (x, margin + 0.1 * height, x + lean * 0.9 * height, margin + height)
+    wide = np.pad(ink, ((0, 0), (0, 2 * height)))
+    strokes = [[(0.0, 1.0), (1.0, 0.0)]] if slash else []
+    strokes += [[(reach, y), (reach + 0.8, y)] for y in closing]
+    drawn = draw_strokes(strokes, max(wide.shape), 10, box)[: wide.shape[0], : wide.shape[1]]
+    return np.maximum(wide, drawn)
+
+
+@pytest.mark.parametrize(
+    "closing, reach",
+    [([0.5], 1.15), ([0.5], 0.8), ([0.4, 0.62], 1.15), ([0.4, 0.62], 0.85)],
+    ids=["slash-dash", "slash-dash-touching", "slash-equals", "slash-equals-touching"],
+)
+def test_a_slash_closing_an_amount_is_no_digit(predictor, closing, reach):
+    ink = closed("1500", closing, reach=reach)
+    assert predictor.read_number(paper(ink)).text == "1500"
+
+
+def test_a_one_leaning_as_ones_do_before_a_closing_dash_stays_a_digit(predictor):
+    """A stroke leaning 17 degrees (lean 0.3) before a dash is a 1, not a slash; a 7 before
+    one is a 7 (the bar across its top)."""
+    reading = predictor.read_number(paper(closed("40", [0.5], lean=0.3)))
+    assert len(reading.digits) == 3 and reading.text.startswith("40")
+    assert predictor.read_number(paper(closed("37", [0.5], lean=0.3, slash=False))).text == "37"
+
+
 @pytest.mark.parametrize(
     "text, mark, written", [("1526", ",", "1,526"), ("314", ".", "3.14"), ("5551", "-", "5-551")]
 )

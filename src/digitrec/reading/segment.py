@@ -97,6 +97,12 @@ MAX_SIDES = 64  # ... as thick as the rules; looked for where at most this many 
 MARK_SIZE = 0.35  # a candidate this small (share of the line's digit height) low on the line
 LOW = 0.55  # ... whose top is this far down the line is a dot or a comma
 COMMA = 1.3  # ... a comma if taller than this times its width, or reaching below the line
+# A slash before a closing dash or equals sign, as cheques end an amount (1500/-, 1500/=):
+SLASH_SLANT = 30.0  # ... one stroke leaning right by this many degrees at least (90% of 1s
+# lean less: MNIST's training 1s and those of the held-out UNIPEN train writers)
+SLASH_TOP = 0.35  # ... whose top fifth is no wider than this share of its height (no 7's bar)
+SLASH_DASH = 0.15  # ... or with a dash joined at its right, this share of its height long
+DASH_THICK = 0.5  # ... and no thicker than this share of it (an equals sign's two dashes)
 
 Score = Callable[[list[np.ndarray]], list[float]]
 # the pair reader: pieces of ink each holding two touching digits -> probabilities (N, 2, 10)
@@ -884,6 +890,69 @@ def _marks(line: list[_Digit], ink: np.ndarray, owners: np.ndarray) -> dict[int,
     return out
 
 
+def _closing_slash(line: list[_Digit], found: dict[int, str], ink, owners) -> dict[int, str]:
+    """A slash that closes a line's amount with a dash or an equals sign (1500/-, 1500/=): the
+    line's last candidate before its closing marks, when it is a slash (_slash), or its last
+    candidate when that is a slash with the dash joined to it (_slash_and_dash): index -> '/'."""
+    tall = [d.bottom - d.top for i, d in enumerate(line) if i not in found]
+    if len(tall) < 2:
+        return {}
+    tallest = max(tall)
+    last = len(line) - 1
+    while last in found:
+        last -= 1
+    d = line[last]
+    if d.bottom - d.top < 0.5 * tallest:
+        return {}
+    piece = d.ink(ink, owners) > STROKE
+    closed = last < len(line) - 1 and found[len(line) - 1] in ("-", "=")
+    return {last: "/"} if (_slash(piece) if closed else _slash_and_dash(piece)) else {}
+
+
+def _slash(mask: np.ndarray) -> bool:
+    """Whether ink (a mask) is a slash: one stroke (few rows cross two), leaning right by
+    SLASH_SLANT degrees or more, with no bar across its top (SLASH_TOP)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) < 4:
+        return False
+    mask = mask[rows[0] : rows[-1] + 1]
+    h = mask.shape[0]
+    q = max(1, h // 4)
+    # the lean: from the middle of its bottom quarter's ink to that of its top quarter
+    (y0, x0), (y1, x1) = (np.nonzero(part) for part in (mask[:q], mask[h - q :]))
+    lean = (x0.mean() - x1.mean()) / max(1.0, y1.mean() + h - q - y0.mean())
+    top = np.flatnonzero(mask[: max(1, h // 5)].any(axis=0))
+    return (
+        _one_stroke(mask.T)
+        and np.degrees(np.arctan(lean)) >= SLASH_SLANT
+        and top[-1] - top[0] + 1 <= SLASH_TOP * h
+    )
+
+
+def _slash_and_dash(mask: np.ndarray) -> bool:
+    """Whether ink (a mask) is a slash with a dash joined at its right (/-): its right end is
+    a flat band at mid height, SLASH_DASH of its height long at least, and the rest, less
+    that band's rows, a slash reaching above and below it."""
+    h, w = mask.shape
+    rows = np.arange(h)[:, None]
+    inked = mask.any(axis=0)
+    low = np.where(mask, rows, h).min(axis=0)
+    high = np.where(mask, rows, -1).max(axis=0)
+    x = w
+    top, bottom = h, -1
+    while x > 0 and inked[x - 1]:
+        t, b = min(top, int(low[x - 1])), max(bottom, int(high[x - 1]))
+        if b - t + 1 > DASH_THICK * h:  # the band grew too thick for a dash
+            break
+        top, bottom, x = t, b, x - 1
+    if w - x < SLASH_DASH * h or not (0.25 * h <= (top + bottom) / 2 <= 0.75 * h):
+        return False
+    rest = mask[:, :x].copy()
+    rest[top : bottom + 1] = False
+    ys = np.flatnonzero(rest.any(axis=1))
+    return len(ys) > 0 and ys[0] < top and ys[-1] > bottom and _slash(rest)
+
+
 def _two_dashes(ink: np.ndarray) -> bool:
     """Whether ink is two dashes, one over the other: two pieces, each flat (FLAT) and one
     stroke, overlapping left to right by half the shorter. A digit drawn in two strokes
@@ -1069,6 +1138,7 @@ def segment(
     for line in _lines(candidates):
         _check(stop)
         found = _marks(line, ink, owners)
+        found.update(_closing_slash(line, found, ink, owners))
         digits = [d for i, d in enumerate(line) if i not in found]
         if score and digits:
             digits = _merge_broken(digits, ink, owners, score)
