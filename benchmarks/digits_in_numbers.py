@@ -33,7 +33,7 @@ def main() -> None:
     digits = miscounted = 0
     for i in range(args.n):
         samples = writers[names[int(rng.integers(len(names)))]]
-        chosen, ink = one_number(samples, LENGTH, "wide", rng)
+        chosen, ink, _ = one_number(samples, LENGTH, "wide", rng)
         read = predictor.read_number(png(ink, dark_on_light=i % 2 == 0)).digits
         if len(read) != LENGTH:
             miscounted += 1

@@ -3,7 +3,7 @@
     DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
         [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
-        [--frame box|comb] [--sign dash|equals|slash|dollar|euro]
+        [--frame box|comb] [--sign dash|equals|slash|dollar|euro] [--separators]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -31,10 +31,15 @@ with a slash and a dash (1500/-: the slash leaning 25-50 degrees from upright, t
 from it or joined to it), or with a dollar sign before them or a euro sign after them; the
 signs are drawn by our code.
 
+`--separators`: the same digits, numbers of 4 digits or more written with thousands
+separators (1,526,000 or 1.526.000: commas or points, one kind a number, drawn by our code
+in a gap widened by 24-48 px).
+
 Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
-whole-number exact match, digit count right, and of the numbers with the right count but
-a wrong reading, how many are wrong by one digit (the digit model's misreadings rather than
-segmentation's); time per number (median, p99; wall and CPU of this process).
+whole-number exact match (of the digits), digit count right, and of the numbers with the
+right count but a wrong reading, how many are wrong by one digit (the digit model's
+misreadings rather than segmentation's); time per number (median, p99; wall and CPU of this
+process); and "written right": the reading's `written` form, separators in their places.
 
 Then the hostile pictures: a 640x640 grid of 2x2 dots every 4 px, 16 short dashes, a
 single dash, about 1 MB of noise, a page of 196 scribbles, a page of 360 ticks with a line
@@ -283,18 +288,54 @@ def one_number(
     rng: np.random.Generator,
     frame: str | None = None,
     frames: np.random.Generator | None = None,
-) -> tuple[list, np.ndarray]:
+    separators: np.random.Generator | None = None,
+) -> tuple[list, np.ndarray, str]:
     """`length` of one writer's digits (`samples`: [(digit, picture)]), drawn at random and
     set side by side with the gaps of a kind, in a frame ("box" or "comb", drawn with
-    `frames`) if asked: (the digits chosen, the number's ink)."""
+    `frames`) if asked, with thousands separators (drawn with `separators`) if asked: (the
+    digits chosen, the number's ink, the number as written)."""
     low, high = KINDS[kind]
     chosen = [samples[j] for j in rng.choice(len(samples), length, replace=False)]
     gaps = [int(g) for g in rng.integers(low, high + 1, size=length - 1)]
+    written = "".join(str(d) for d, _ in chosen)
+    marked: dict[int, str] = {}
+    if separators is not None and length >= 4:
+        mark = "," if separators.random() < 0.5 else "."
+        marked = {i: mark for i in range(length - 1) if (length - 1 - i) % 3 == 0}
+        for i in marked:  # room for the mark: its pen and some paper either side
+            gaps[i] = max(gaps[i], 0) + int(separators.integers(24, 49))
+        written = "".join(d + marked.get(i, "") for i, d in enumerate(written))
     walls: list[int] = []
     ink = compose([_ink_crop(p) for _, p in chosen], gaps, rng, walls)
+    if marked:
+        ink = with_separators(ink, {walls[i]: m for i, m in marked.items()}, separators)
     if frame is not None:
         ink = framed(ink, walls, frame == "comb", frames)
-    return chosen, ink
+    return chosen, ink, written
+
+
+def with_separators(ink: np.ndarray, marks: dict[int, str], rng: np.random.Generator):
+    """A composed number with a thousands separator centred on each column of `marks`: a
+    point (a dot of a 14-24 px pen on the line's bottom) or a comma (a stroke 0.15-0.35 of the
+    digits' height down to the left, its top a little over the line's bottom; a 14-20 px
+    pen); the paper grows below to hold the commas' tails."""
+    h, w = ink.shape
+    height = h - 2 * MARGIN - 2 * JITTER  # the tallest digit's
+    base = MARGIN + JITTER + height  # the line's bottom, as compose set it
+    out = np.pad(ink, ((0, int(0.25 * height)), (0, 0)))
+    for x, mark in marks.items():
+        if mark == ".":
+            pen = int(rng.integers(14, 25))
+            box = (x - 1, base - pen / 2 - 1, x + 1, base - pen / 2 + 1)
+            strokes = [[(0.0, 0.0), (1.0, 1.0)]]
+        else:
+            pen = int(rng.integers(14, 21))
+            length = rng.uniform(0.15, 0.35) * height
+            box = (x - 0.2 * length, base - 0.45 * length, x + 0.2 * length, base + 0.55 * length)
+            strokes = [[(1.0, 0.0), (0.8, 0.5), (0.0, 1.0)]]
+        drawn = draw_strokes(strokes, max(out.shape), pen, box)
+        out = np.maximum(out, drawn[: out.shape[0], : out.shape[1]])
+    return out
 
 
 def numbers(
@@ -305,25 +346,27 @@ def numbers(
     guide: bool = False,
     frame: str | None = None,
     sign: str | None = None,
+    separators: bool = False,
 ) -> list[tuple[bytes, str]]:
-    """n numbers of a kind: (PNG bytes, the digits written), with a guide line under each if
-    `guide`, in a frame ("box", "comb") if `frame`, with a sign (with_sign) if `sign` (the
-    same numbers otherwise)."""
+    """n numbers of a kind: (PNG bytes, the number as written: its digits, and its thousands
+    separators if `separators`), with a guide line under each if `guide`, in a frame ("box",
+    "comb") if `frame`, with a sign (with_sign) if `sign` (the same numbers otherwise)."""
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
     lines = np.random.default_rng([seed, list(KINDS).index(kind), 1])  # the digits' own apart
     frames = np.random.default_rng([seed, list(KINDS).index(kind), 2])
     signs = np.random.default_rng([seed, list(KINDS).index(kind), 3])
+    marks = np.random.default_rng([seed, list(KINDS).index(kind), 4]) if separators else None
     names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
     out = []
     for i in range(n):
         samples = writers[names[int(rng.integers(len(names)))]]
         length = int(rng.integers(LENGTHS[0], LENGTHS[1] + 1))
-        chosen, ink = one_number(samples, length, kind, rng, frame, frames)
+        _, ink, written = one_number(samples, length, kind, rng, frame, frames, marks)
         if sign:
             ink = with_sign(ink, sign, signs)
         if guide:
             ink = guide_line(ink, lines)
-        out.append((png(ink, dark_on_light=i % 2 == 0), "".join(str(d) for d, _ in chosen)))
+        out.append((png(ink, dark_on_light=i % 2 == 0), written))
     return out
 
 
@@ -331,35 +374,43 @@ def _cpu() -> float:
     return time.process_time()
 
 
+def digits_of(written: str) -> str:
+    """The digits of a number as written (1,526 -> 1526)."""
+    return "".join(c for c in written if c.isdigit())
+
+
 def measure(predictor, cases: list[tuple[bytes, str]], failures: Path | None, kind: str) -> dict:
-    exact = count = one_off = 0
+    exact = count = one_off = written_right = 0
     wall, cpu, wrong = [], [], []
-    for k, (data, truth) in enumerate(cases):
+    for k, (data, written) in enumerate(cases):
+        truth = digits_of(written)
         w0, c0 = time.perf_counter(), _cpu()
         reading = predictor.read_number(data)
         wall.append(time.perf_counter() - w0)
         cpu.append(_cpu() - c0)
         text = reading.text.replace("\n", "")
         exact += text == truth
+        written_right += reading.written.replace("\n", "") == written
         if len(text) == len(truth):
             count += 1
             one_off += sum(a != b for a, b in zip(text, truth, strict=True)) == 1
         if text != truth:
-            wrong.append(f"{truth}->{text}")
+            wrong.append(f"{written}->{reading.written}")
             if failures is not None:
                 failures.mkdir(parents=True, exist_ok=True)
                 (failures / f"{kind}-{k:03d}-{truth}-{text or 'none'}.png").write_bytes(data)
     n = len(cases)
+    six = [len(digits_of(t)) == 6 for _, t in cases]
     return {
         "numbers": n,
         "exact": exact / n,
+        "written_right": written_right / n,  # separators (1,526) in their places as well
         "count_right": count / n,
         "right_count_one_digit_wrong": one_off,
         "median_ms": 1000 * float(np.median(wall)),
         # the time floor is stated for 6-digit lines
-        "six_digits": int(sum(len(t) == 6 for _, t in cases)),
-        "median_ms_6": 1000
-        * float(np.median([w for w, (_, t) in zip(wall, cases, strict=True) if len(t) == 6])),
+        "six_digits": int(sum(six)),
+        "median_ms_6": 1000 * float(np.median([w for w, s in zip(wall, six, strict=True) if s])),
         "p99_ms": 1000 * float(np.percentile(wall, 99)),
         "median_cpu_ms": 1000 * float(np.median(cpu)),
         "wrong": wrong,
@@ -453,6 +504,11 @@ def main(argv=None) -> int:
         help="a sign before ($) or after (-, =, €) every number",
     )
     ap.add_argument(
+        "--separators",
+        action="store_true",
+        help="thousands separators (1,526 or 1.526) in numbers of 4 digits or more",
+    )
+    ap.add_argument(
         "--writers",
         choices=("dev", "held-out"),
         default="dev",
@@ -474,14 +530,16 @@ def main(argv=None) -> int:
     }
     print(
         "| kind | numbers | exact | count right | right count, one digit wrong "
-        "| median ms | median ms, 6 digits | p99 ms | floor |"
+        "| median ms | median ms, 6 digits | p99 ms | floor | written right |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind in args.kinds.split(","):
-        cases = numbers(kind, args.n, args.seed, writers, args.guide, args.frame, args.sign)
-        name = kind + "".join(
-            f"+{m}" for m in ("guide" if args.guide else None, args.frame, args.sign) if m
+        cases = numbers(
+            kind, args.n, args.seed, writers, args.guide, args.frame, args.sign, args.separators
         )
+        marks = ("guide" if args.guide else None, args.frame, args.sign)
+        marks += ("separators" if args.separators else None,)
+        name = kind + "".join(f"+{m}" for m in marks if m)
         r = measure(predictor, cases, args.failures, name)
         results["kinds"][name] = r
         met = "met" if r["exact"] >= FLOORS[kind] else "NOT met"
@@ -489,7 +547,7 @@ def main(argv=None) -> int:
             f"| {name} | {r['numbers']} | {r['exact']:.1%} | {r['count_right']:.1%} "
             f"| {r['right_count_one_digit_wrong']} | {r['median_ms']:.1f} "
             f"| {r['median_ms_6']:.1f} ({r['six_digits']}) | {r['p99_ms']:.1f} "
-            f"| {FLOORS[kind]:.0%} {met} |",
+            f"| {FLOORS[kind]:.0%} {met} | {r['written_right']:.1%} |",
             flush=True,
         )
     if not args.no_hostile:

@@ -14,7 +14,7 @@ import argparse
 import itertools
 
 import numpy as np
-from number_lines import KINDS, held_out_digits, numbers
+from number_lines import KINDS, digits_of, held_out_digits, numbers
 
 from digitrec import load_predictor
 from digitrec.reading import segment
@@ -33,6 +33,7 @@ def main() -> None:
         default=None,
         help="a sign by each",
     )
+    ap.add_argument("--separators", action="store_true", help="thousands separators in each")
     ap.add_argument("--try", dest="tries", action="append", default=[], metavar="NAME=V1,V2")
     args = ap.parse_args()
     grid = {}
@@ -45,7 +46,10 @@ def main() -> None:
     writers = held_out_digits()
     kinds = args.kinds.split(",")
     cases = {
-        k: numbers(k, args.n, args.seed, writers, args.guide, args.frame, args.sign) for k in kinds
+        k: numbers(
+            k, args.n, args.seed, writers, args.guide, args.frame, args.sign, args.separators
+        )
+        for k in kinds
     }
     rows = []
     for values in itertools.product(*grid.values()):
@@ -54,7 +58,9 @@ def main() -> None:
         exact = {}
         for k in kinds:
             texts = [predictor.read_number(d).text.replace("\n", "") for d, _ in cases[k]]
-            exact[k] = np.mean([t == truth for t, (_, truth) in zip(texts, cases[k], strict=True)])
+            exact[k] = np.mean(
+                [t == digits_of(truth) for t, (_, truth) in zip(texts, cases[k], strict=True)]
+            )
         rows.append(
             (float(np.mean(list(exact.values()))), dict(zip(grid, values, strict=True)), exact)
         )

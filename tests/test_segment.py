@@ -326,9 +326,49 @@ def with_mark(text: str, mark: str) -> np.ndarray:
         ),
     }
     strokes, box = boxes[mark]
-    pen = 16 if mark == "." else 10  # a point drawn with a pen's tip is a speck: ignored
+    pen = 16 if mark == "." else 10  # a point: a dot wider than the pen
     drawn = draw_strokes(strokes, max(ink.shape), pen, box)[: ink.shape[0], : ink.shape[1]]
     return np.maximum(ink, drawn)
+
+
+def with_separator(
+    text: str, mark: str, size: float, low: float = 0.0, after: int = 1
+) -> np.ndarray:
+    """draw_number(text, height 120, pen 10) with a point (a dot `size` px wide) or a comma
+    (a stroke `size` px tall, its lower part below the line) after digit `after` (1: the
+    first), `low` px under the line's bottom (negative: over it)."""
+    height, margin, gap = 120, 30, 0.45
+    ink = np.pad(draw_number(text, height=height, gap=gap, margin=margin), ((0, 40), (0, 40)))
+    x = margin + after * (0.55 + gap) * height - gap * height / 2  # the middle of that gap
+    base = margin + height + low
+    if mark == ".":
+        strokes, pen = [[(0.5, 0.5), (0.5, 0.5)]], size
+        box = (x - 1, base - size / 2 - 1, x + 1, base - size / 2 + 1)
+    else:
+        strokes, pen = [[(1.0, 0.0), (0.8, 0.5), (0.0, 1.0)]], 10
+        box = (x - 0.2 * size, base - 0.45 * size, x + 0.2 * size, base + 0.55 * size)
+    drawn = draw_strokes(strokes, max(ink.shape), pen, box)[: ink.shape[0], : ink.shape[1]]
+    return np.maximum(ink, drawn)
+
+
+@pytest.mark.parametrize(
+    "mark, size, written",
+    [(".", 10, "1.526"), (".", 8, "1.526"), (",", 46, "1,526"), (",", 30, "1,526")],
+    ids=["point-as-wide-as-the-pen", "point-thinner", "comma-with-a-long-tail", "comma"],
+)
+def test_a_separator_drawn_as_people_draw_it_is_reported(predictor, mark, size, written):
+    """A point as wide as the pen is lighter than a twentieth of a digit (a speck, once), and
+    a comma with its tail can stand nearly half the digits' height: both are separators."""
+    reading = predictor.read_number(paper(with_separator("1526", mark, size)))
+    assert reading.text == "1526" and reading.written == written
+
+
+def test_a_point_high_on_the_line_or_a_speck_is_no_mark(predictor):
+    high = predictor.read_number(paper(with_separator("1526", ".", 10, low=-60)))
+    speck = predictor.read_number(paper(with_separator("1526", ".", 3)))
+    last = predictor.read_number(paper(with_separator("1526", ".", 10, low=-60, after=4)))
+    assert {r.text for r in (high, speck, last)} == {"1526"}
+    assert {r.written for r in (high, speck, last)} == {"1526"}
 
 
 def closed(text: str, closing: list, lean: float = 0.7, reach: float = 1.15, slash=True):

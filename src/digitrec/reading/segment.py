@@ -97,6 +97,9 @@ MAX_SIDES = 64  # ... as thick as the rules; looked for where at most this many 
 MARK_SIZE = 0.35  # a candidate this small (share of the line's digit height) low on the line
 LOW = 0.55  # ... whose top is this far down the line is a dot or a comma
 COMMA = 1.3  # ... a comma if taller than this times its width, or reaching below the line
+TAILED = 0.5  # ... a comma reaching below the line may be this tall (share of the digits')
+DOT = 0.05  # a round blob of ink, this share of the heaviest digit's height wide at least, is
+DOT_FILL = 0.5  # ... a point, not a speck, if it fills this share of its box (a pen's dot)
 # A slash before a closing dash or equals sign, as cheques end an amount (1500/-, 1500/=):
 SLASH_SLANT = 30.0  # ... one stroke leaning right by this many degrees at least (90% of 1s
 # lean less: MNIST's training 1s and those of the held-out UNIPEN train writers)
@@ -155,6 +158,7 @@ class _Digit:
         self.top, self.left, self.bottom, self.right = box
         self.members = members
         self.close = True  # whether its pieces nearly touch (see _merge_broken)
+        self.dot = False  # a point as light as a speck: a mark or nothing (_without_specks)
         self.gaps = 0  # the gaps between its pieces left to right, in pixels, summed
 
     @property
@@ -251,16 +255,33 @@ def _owners(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return owners
 
 
+def _dot(d: _Digit, mass: dict, tallest: int) -> bool:
+    """Whether a light candidate is a point drawn with a pen: one round piece, DOT of the
+    tallest candidate's height wide at least, filling DOT_FILL of its box."""
+    h, w = d.bottom - d.top, d.right - d.left
+    return (
+        len(d.members) == 1
+        and min(h, w) >= DOT * tallest
+        and max(h, w) <= 2 * min(h, w)
+        and mass[d.members[0]] >= DOT_FILL * h * w
+    )
+
+
 def _without_specks(digits: list[_Digit], pieces: list[dict]) -> list[_Digit]:
     """Candidate digits less specks, judged as for a single digit (preprocess.SPECK): a
-    candidate lighter than that share of the heaviest one goes, and so does a piece of a
-    candidate lighter than that share of its heaviest piece."""
+    candidate lighter than that share of the heaviest one goes, unless it is a point drawn
+    with a pen (_dot: a mark if it lies where points do, else gone once marks are found),
+    and so does a piece of a candidate lighter than that share of its heaviest piece."""
     mass = {p["label"]: p["mass"] for p in pieces}
     box = {p["label"]: p["box"] for p in pieces}
     heaviest = max(sum(mass[m] for m in d.members) for d in digits)
+    tallest = max(d.bottom - d.top for d in digits)
     out = []
     for d in digits:
         if sum(mass[m] for m in d.members) < SPECK * heaviest:
+            if _dot(d, mass, tallest):  # a point drawn with a pen: kept, as a mark at most
+                d.dot = True
+                out.append(d)
             continue
         top = max(mass[m] for m in d.members)
         members = [m for m in d.members if mass[m] >= SPECK * top]
@@ -850,7 +871,8 @@ def _mark(
             _overlap(d.left, d.right, o.left, o.right) < 0.3 * w for o in tall if o is not d
         )
         return "-" if beside else None
-    if len(line) < 2 or h > MARK_SIZE * tallest or w > MARK_SIZE * tallest:
+    tailed = d.bottom > baseline + 0.15 * tallest  # a comma's tail, below the line
+    if len(line) < 2 or h > (TAILED if tailed else MARK_SIZE) * tallest or w > MARK_SIZE * tallest:
         return None
     line_top = baseline - tallest
     if d.top < line_top + LOW * tallest:
@@ -894,18 +916,19 @@ def _closing_slash(line: list[_Digit], found: dict[int, str], ink, owners) -> di
     """A slash that closes a line's amount with a dash or an equals sign (1500/-, 1500/=): the
     line's last candidate before its closing marks, when it is a slash (_slash), or its last
     candidate when that is a slash with the dash joined to it (_slash_and_dash): index -> '/'."""
-    tall = [d.bottom - d.top for i, d in enumerate(line) if i not in found]
+    tall = [d.bottom - d.top for i, d in enumerate(line) if i not in found and not d.dot]
     if len(tall) < 2:
         return {}
     tallest = max(tall)
     last = len(line) - 1
-    while last in found:
+    while last in found or line[last].dot:
         last -= 1
     d = line[last]
     if d.bottom - d.top < 0.5 * tallest:
         return {}
     piece = d.ink(ink, owners) > STROKE
-    closed = last < len(line) - 1 and found[len(line) - 1] in ("-", "=")
+    after = [found[i] for i in range(last + 1, len(line)) if i in found]
+    closed = bool(after) and after[-1] in ("-", "=")
     return {last: "/"} if (_slash(piece) if closed else _slash_and_dash(piece)) else {}
 
 
@@ -1139,7 +1162,7 @@ def segment(
         _check(stop)
         found = _marks(line, ink, owners)
         found.update(_closing_slash(line, found, ink, owners))
-        digits = [d for i, d in enumerate(line) if i not in found]
+        digits = [d for i, d in enumerate(line) if i not in found and not d.dot]
         if score and digits:
             digits = _merge_broken(digits, ink, owners, score)
         segments = []
@@ -1159,5 +1182,6 @@ def segment(
             box = (d.left, d.top, d.right, d.bottom)
             segments.append(Segment(box, d.ink(ink, owners), mark=mark))
         segments.sort(key=lambda s: (s.box[0] + s.box[2]) / 2)
-        lines.append(segments)
+        if segments:  # (a line of points that are no marks has none)
+            lines.append(segments)
     return lines
