@@ -3,7 +3,7 @@
     DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
         [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
-        [--frame box|comb] [--sign dash|equals|slash|dollar|euro] [--separators]
+        [--frame box|comb] [--sign dash|equals|slash|dollar|rupee|euro] [--separators]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -25,11 +25,11 @@ photo tilts it (kinds are reported as `small+guide`, ...).
 lines, so that its lines are the picture's border); `--frame comb`: the box with a wall
 between each two digits, at the middle of their gap. The frames are drawn by our code.
 
-`--sign dash` / `equals` / `slash` / `dollar` / `euro`: the same numbers ending with a dash or
+`--sign dash` / `equals` / `slash` / `dollar` / `rupee` / `euro`: the same numbers ending with a dash or
 an equals sign (two dashes one over the other), as cheques end an amount (1500-, 1500=), or
 with a slash and a dash (1500/-: the slash leaning 25-50 degrees from upright, the dash apart
-from it or joined to it), or with a dollar sign before them or a euro sign after them; the
-signs are drawn by our code.
+from it or joined to it), or with a dollar or a rupee sign before them or a euro sign after
+them; the signs are drawn by our code.
 
 `--separators`: the same digits, numbers of 4 digits or more written with thousands
 separators (1,526,000 or 1.526.000: commas or points, one kind a number, drawn by our code
@@ -175,6 +175,12 @@ CURRENCY = {
         [(0.0, 0.4), (0.6, 0.4)],
         [(0.0, 0.6), (0.6, 0.6)],
     ],
+    "rupee": [
+        [(0.0, 0.0), (1.0, 0.0)],
+        [(0.0, 0.28), (1.0, 0.28)],
+        [(0.25, 0.0), (0.7, 0.04), (0.8, 0.25), (0.55, 0.45), (0.1, 0.47)],
+        [(0.1, 0.47), (0.85, 1.0)],
+    ],
 }
 
 
@@ -182,7 +188,7 @@ def with_sign(ink: np.ndarray, sign: str, rng: np.random.Generator) -> np.ndarra
     """A composed number with a sign drawn 20-40 px from it, as cheques write an amount:
     after it a dash or an equals sign (1500-, 1500=: one dash, or two one over the other
     1-2 strokes apart, 0.4-0.6 of the digits' height long, 12-20 px thick, at mid height);
-    a dollar sign before it or a euro sign after it (0.8-1 of the digits' height, a
+    a dollar or a rupee sign before it or a euro sign after it (0.8-1 of the digits' height, a
     14-20 px pen; the digits' is 20 px). The paper grows to hold it."""
     h, w = ink.shape
     height = h - 2 * MARGIN - 2 * JITTER  # the tallest digit's
@@ -192,7 +198,7 @@ def with_sign(ink: np.ndarray, sign: str, rng: np.random.Generator) -> np.ndarra
     if sign in CURRENCY:
         size = rng.uniform(0.8, 1.0) * height
         width = int(0.6 * size)
-        if sign == "dollar":
+        if sign in ("dollar", "rupee"):
             out = np.pad(ink, ((0, 0), (max(0, width + gap + MARGIN - int(cols[0])), 0)))
             left = int(np.flatnonzero((out > 0.5).any(axis=0))[0]) - gap - width
         else:
@@ -499,7 +505,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--sign",
-        choices=("dash", "equals", "slash", "dollar", "euro"),
+        choices=("dash", "equals", "slash", "dollar", "rupee", "euro"),
         default=None,
         help="a sign before ($) or after (-, =, €) every number",
     )

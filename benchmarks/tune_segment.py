@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--frame", choices=("box", "comb"), default=None, help="a frame round each")
     ap.add_argument(
         "--sign",
-        choices=("dash", "equals", "slash", "dollar", "euro"),
+        choices=("dash", "equals", "slash", "dollar", "rupee", "euro"),
         default=None,
         help="a sign by each",
     )

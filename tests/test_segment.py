@@ -371,6 +371,25 @@ def test_a_point_high_on_the_line_or_a_speck_is_no_mark(predictor):
     assert {r.written for r in (high, speck, last)} == {"1526"}
 
 
+RUPEE = [
+    [(0.0, 0.0), (1.0, 0.0)],
+    [(0.0, 0.28), (1.0, 0.28)],
+    [(0.25, 0.0), (0.7, 0.04), (0.8, 0.25), (0.55, 0.45), (0.1, 0.47)],
+    [(0.1, 0.47), (0.85, 1.0)],
+]
+
+
+@pytest.mark.parametrize("pen", [8, 12])
+def test_a_rupee_sign_before_an_amount_is_no_digit(predictor, pen):
+    """The model reads the rupee sign as a 7; its two bars across the top tell it apart."""
+    ink = np.pad(draw_number("1500", margin=30), ((0, 0), (90, 0)))
+    sign = draw_strokes(RUPEE, max(ink.shape), pen, (30, 35, 95, 150))[
+        : ink.shape[0], : ink.shape[1]
+    ]
+    assert predictor.read_number(paper(np.maximum(ink, sign))).text == "1500"
+    assert predictor.read_number(paper(draw_number("7150"))).text == "7150"
+
+
 def closed(text: str, closing: list, lean: float = 0.7, reach: float = 1.15, slash=True):
     """draw_number(text) closed as cheques close an amount: a stroke from the line's bottom
     up to the right, `lean` of the digits' height wide (0.7: 35 degrees from upright;

@@ -35,7 +35,7 @@ from .preprocess import (
 )
 from .registry import BUNDLED, resolve, served_name
 from .registry import bundled_path as bundled_model_path
-from .segment import Busy, Segment, Stop, segment
+from .segment import Busy, Segment, Stop, bars_on_top, segment
 from .views import views
 
 BUNDLED_PAIR_READER = "pairs.onnx"
@@ -364,12 +364,15 @@ class Predictor:
 def _without_signs(line: list[Segment]) -> list[Segment]:
     """A line less the signs at its ends: the pieces of ink first or last on a line of
     digits that the model reads as no digit at all (their likeliest digit under NO_DIGIT,
-    as it reads a currency sign: $, €, or what segmentation cut one into), standing apart
+    as it reads a currency sign: $, €, or what segmentation cut one into; or a rupee sign
+    first, _rupee), standing apart
     from the digits (SIGN_GAP) and of their size (SIGN_SIZE), are a sign, not digits. What
     is left of digits run together, cut apart, touches its neighbour, and digits run
     together with a frame's remains are bigger than a digit: refused, never dropped."""
     digits = [s for s in line if s.mark is None]
     no = [float(s.probabilities.max()) < NO_DIGIT for s in digits]
+    if len(digits) > 1 and _rupee(digits[0]):
+        no[0] = True
     first = next((i for i, n in enumerate(no) if not n), len(no))  # the first digit read
     last = len(no) - next((i for i, n in enumerate(reversed(no)) if not n), len(no))
     if first >= last:
@@ -383,6 +386,12 @@ def _without_signs(line: list[Segment]) -> list[Segment]:
             keep -= set(end)
     dropped = {id(digits[i]) for i in range(len(digits)) if i not in keep}
     return [s for s in line if id(s) not in dropped]
+
+
+def _rupee(s: Segment) -> bool:
+    """Whether a number's first piece is a rupee sign, which the model reads as a 7: two
+    bars across its top (segment.bars_on_top; a 7 has one)."""
+    return int(s.probabilities.argmax()) == 7 and bars_on_top(s.ink) >= 2
 
 
 def _within(s: Segment, most: float) -> bool:

@@ -100,6 +100,8 @@ COMMA = 1.3  # ... a comma if taller than this times its width, or reaching belo
 TAILED = 0.5  # ... a comma reaching below the line may be this tall (share of the digits')
 DOT = 0.05  # a round blob of ink, this share of the heaviest digit's height wide at least, is
 DOT_FILL = 0.5  # ... a point, not a speck, if it fills this share of its box (a pen's dot)
+BARS_TOP = 0.35  # the top of a piece where bars across it are counted (bars_on_top) ...
+BAR_SPAN = 0.7  # ... a bar: a row's stroke spanning this share of the piece's width
 # A slash before a closing dash or equals sign, as cheques end an amount (1500/-, 1500/=):
 SLASH_SLANT = 30.0  # ... one stroke leaning right by this many degrees at least (90% of 1s
 # lean less: MNIST's training 1s and those of the held-out UNIPEN train writers)
@@ -974,6 +976,20 @@ def _slash_and_dash(mask: np.ndarray) -> bool:
     rest[top : bottom + 1] = False
     ys = np.flatnonzero(rest.any(axis=1))
     return len(ys) > 0 and ys[0] < top and ys[-1] > bottom and _slash(rest)
+
+
+def bars_on_top(ink: np.ndarray) -> int:
+    """How many bars cross the top BARS_TOP of a piece: runs of rows whose longest stroke
+    spans BAR_SPAN of its width, apart from each other (the rupee sign has two; a 7, a 5 one)."""
+    mask = ink > STROKE
+    h, w = mask.shape
+    longest = np.zeros(max(1, int(BARS_TOP * h)), int)
+    for r, row in enumerate(mask[: len(longest)]):
+        ends = np.flatnonzero(np.diff(np.concatenate(([0], row.view(np.int8), [0]))))
+        if len(ends):
+            longest[r] = int((ends[1::2] - ends[::2]).max())
+    bar = longest >= BAR_SPAN * w
+    return int(bar[0]) + int((bar[1:] & ~bar[:-1]).sum())
 
 
 def _two_dashes(ink: np.ndarray) -> bool:
