@@ -364,11 +364,11 @@ class Predictor:
 def _without_signs(line: list[Segment]) -> list[Segment]:
     """A line less the signs at its ends: the pieces of ink first or last on a line of
     digits that the model reads as no digit at all (their likeliest digit under NO_DIGIT,
-    as it reads a currency sign: $, €, or what segmentation cut one into; or a rupee sign
-    first, _rupee), standing apart
-    from the digits (SIGN_GAP) and of their size (SIGN_SIZE), are a sign, not digits. What
-    is left of digits run together, cut apart, touches its neighbour, and digits run
-    together with a frame's remains are bigger than a digit: refused, never dropped."""
+    as it reads a currency sign: $, €, or what segmentation cut one into), or a rupee sign
+    first (_rupee), standing apart from the digits (SIGN_GAP) and of their size
+    (SIGN_SIZE), are a sign, not digits. What is left of digits run together, cut apart,
+    touches its neighbour, and digits run together with a frame's remains are bigger than
+    a digit: refused, never dropped."""
     digits = [s for s in line if s.mark is None]
     no = [float(s.probabilities.max()) < NO_DIGIT for s in digits]
     if len(digits) > 1 and _rupee(digits[0]):

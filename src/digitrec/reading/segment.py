@@ -980,7 +980,7 @@ def _slash_and_dash(mask: np.ndarray) -> bool:
 
 def bars_on_top(ink: np.ndarray) -> int:
     """How many bars cross the top BARS_TOP of a piece: runs of rows whose longest stroke
-    spans BAR_SPAN of its width, apart from each other (the rupee sign has two; a 7, a 5 one)."""
+    spans BAR_SPAN of its width, apart from each other (the rupee sign has two, a 7 one)."""
     mask = ink > STROKE
     h, w = mask.shape
     longest = np.zeros(max(1, int(BARS_TOP * h)), int)
