@@ -371,6 +371,31 @@ def test_a_point_high_on_the_line_or_a_speck_is_no_mark(predictor):
     assert {r.written for r in (high, speck, last)} == {"1526"}
 
 
+def empty_cell(line: int = 3, double: int = 0, angle: float = 0.0) -> np.ndarray:
+    """A form's cell with nothing written in it: a 160 px box (two, `double` px apart, if
+    given), turned by `angle` degrees, on white paper."""
+    from PIL import Image
+
+    page = np.full((200, 200), 255, np.uint8)
+    for inset in (20, 20 + double) if double else (20,):
+        far = 200 - inset
+        page[inset : inset + line, inset:far] = page[far - line : far, inset:far] = 0
+        page[inset:far, inset : inset + line] = page[inset:far, far - line : far] = 0
+    turned = Image.fromarray(page).rotate(angle, fillcolor=255, resample=Image.BILINEAR)
+    return np.asarray(turned)
+
+
+@pytest.mark.parametrize(
+    "line, double, angle", [(3, 0, 0.0), (6, 0, -5.0), (3, 8, 0.0), (2, 5, 4.0)]
+)
+def test_an_empty_cell_of_a_form_is_no_number(predictor, line, double, angle):
+    """Read as "17" (its left side a 1, its top and right side a 7) before; predict
+    already refused it as no digit."""
+    reading = predictor.read_number(empty_cell(line, double, angle))
+    assert (reading.text, reading.reason) == ("", "not_a_digit")
+    assert predictor.predict(empty_cell(line, double, angle)).reason == "not_a_digit"
+
+
 RUPEE = [
     [(0.0, 0.0), (1.0, 0.0)],
     [(0.0, 0.28), (1.0, 0.28)],

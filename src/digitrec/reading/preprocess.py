@@ -989,6 +989,24 @@ def _box_lines(region: np.ndarray, label: int, hollow: bool = False) -> np.ndarr
     return lines
 
 
+def empty_box(ink: np.ndarray) -> bool:
+    """Whether all the ink is the four straight lines of a box (or of two, one in the
+    other), level or tilted, with nothing inside: a form's empty cell (or a 0 drawn as
+    straight as one)."""
+    found = _labelled(ink, margin=2)
+    if found is None or found[2] > 2:
+        return False
+    labels = found[0]
+    for label, where in enumerate(ndi.find_objects(labels), 1):
+        region = labels[where]
+        lines = _box_lines(region, label, hollow=True)
+        if lines is None and _may_be_tilted(region, label):
+            lines = _tilted_box_lines(region == label, hollow=True)
+        if lines is None or ((region == label) & ~lines).any():
+            return False
+    return True
+
+
 def _may_be_tilted(region: np.ndarray, label: int) -> bool:
     """Whether the piece `label` may be a tilted box: ink in BOX_LINE of the columns within
     BOX_REACH of its top and of its bottom (a tilted line runs across rows)."""

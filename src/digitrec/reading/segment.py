@@ -28,7 +28,15 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..errors import BadImageError, EmptyImageError
-from .preprocess import SPECK, box_holds, clean, crop_to_ink, ink_components, shear
+from .preprocess import (
+    SPECK,
+    box_holds,
+    clean,
+    crop_to_ink,
+    empty_box,
+    ink_components,
+    shear,
+)
 
 DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a digit's part
 SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
@@ -1151,6 +1159,8 @@ def segment(
         labels, pieces = ink_components(ink)
         if len(pieces) > BUSY_PIECES:
             raise Busy(f"{len(pieces)} pieces of ink")
+        if score and len(pieces) <= 2 and empty_box(ink) and score([ink])[0] < SURE:
+            return []  # a form's empty cell (the model reads it as no digit): no digits
         ruled, framed = _without_a_cell(ink, labels, pieces)
         if ruled is ink:
             ruled, framed = _without_rules(ink, pieces)
