@@ -720,7 +720,7 @@ def _candidate_cuts(ink: np.ndarray, pen: float) -> tuple[list[np.ndarray], list
     straight = np.broadcast_to(np.arange(w), (h, w))
     paths = np.concatenate([seams, straight], axis=1)  # (h, 2w): every candidate
     on_ink = np.take_along_axis(mask, paths, axis=1)
-    strokes = on_ink[0].astype(np.float64) + (on_ink[1:] & ~on_ink[:-1]).sum(axis=0)
+    strokes = _strokes_down(on_ink).astype(np.float64)
     amount = np.concatenate([acc, mask.sum(axis=0)]) / max(pen, 1.0)
     margin = max(2, int(EDGE * h))
     spacing = max(2, int(CUT_SPACING * h))
@@ -755,11 +755,9 @@ def _between(ink: np.ndarray, left: np.ndarray | None, right: np.ndarray | None)
 
 def _strokes_across(crop: np.ndarray) -> float:
     """How many strokes a row of the middle half of a piece crosses (the median row)."""
-    mask = crop > STROKE
-    h = mask.shape[0]
-    rows = mask[h // 4 : max(h // 4 + 1, 3 * h // 4)]
-    starts = (rows[:, 1:] & ~rows[:, :-1]).sum(axis=1) + rows[:, 0]
-    return float(np.median(starts))
+    h = crop.shape[0]
+    middle = crop[h // 4 : max(h // 4 + 1, 3 * h // 4)] > STROKE
+    return float(np.median(_strokes_down(middle.T)))
 
 
 def _log(p) -> float:
@@ -890,12 +888,16 @@ def _mark(
     return "," if h > COMMA * w or d.bottom > baseline + 0.15 * tallest else "."
 
 
+def _strokes_down(mask: np.ndarray) -> np.ndarray:
+    """How many strokes (runs of the mask) each column crosses from top to bottom."""
+    return mask[0].astype(np.int64) + (mask[1:] & ~mask[:-1]).sum(axis=0)
+
+
 def _one_stroke(ink: np.ndarray) -> bool:
     """Whether ink is one stroke from end to end (a dash, a rule) rather than digits run
     together into a flat piece (a row of overlapping digits is as flat as a dash): few of
     its columns cross more than one stroke."""
-    mask = ink > STROKE
-    strokes = mask[0].astype(np.int32) + (mask[1:] & ~mask[:-1]).sum(axis=0)
+    strokes = _strokes_down(ink > STROKE)
     inked = strokes > 0
     return not inked.any() or float((strokes[inked] >= 2).mean()) < ONE_STROKE
 
@@ -989,15 +991,12 @@ def _slash_and_dash(mask: np.ndarray) -> bool:
 def bars_on_top(ink: np.ndarray) -> int:
     """How many bars cross the top BARS_TOP of a piece: runs of rows whose longest stroke
     spans BAR_SPAN of its width, apart from each other (the rupee sign has two, a 7 one)."""
-    mask = ink > STROKE
-    h, w = mask.shape
-    longest = np.zeros(max(1, int(BARS_TOP * h)), int)
-    for r, row in enumerate(mask[: len(longest)]):
-        ends = np.flatnonzero(np.diff(np.concatenate(([0], row.view(np.int8), [0]))))
-        if len(ends):
-            longest[r] = int((ends[1::2] - ends[::2]).max())
-    bar = longest >= BAR_SPAN * w
-    return int(bar[0]) + int((bar[1:] & ~bar[:-1]).sum())
+    h, w = ink.shape
+    top = ink[: max(1, int(BARS_TOP * h))] > STROKE
+    rows, starts, ends = _runs(top)
+    longest = np.zeros(len(top), np.int64)
+    np.maximum.at(longest, rows, ends - starts)
+    return int(_strokes_down((longest >= BAR_SPAN * w)[:, None])[0])
 
 
 def _two_dashes(ink: np.ndarray) -> bool:
