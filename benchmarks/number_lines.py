@@ -39,7 +39,9 @@ Half the numbers are black on white, half white on black, sent as PNG bytes. Per
 whole-number exact match (of the digits), digit count right, and of the numbers with the
 right count but a wrong reading, how many are wrong by one digit (the digit model's
 misreadings rather than segmentation's); time per number (median, p99; wall and CPU of this
-process); and "written right": the reading's `written` form, separators in their places.
+process); "written right": the reading's `written` form, separators in their places; and of
+the numbers missed with a refused digit (`?`), how many the model's best guesses would have
+read right, and how many not.
 
 Then the hostile pictures: a 640x640 grid of 2x2 dots every 4 px, 16 short dashes, a
 single dash, about 1 MB of noise, a page of 196 scribbles, a page of 360 ticks with a line
@@ -387,6 +389,7 @@ def digits_of(written: str) -> str:
 
 def measure(predictor, cases: list[tuple[bytes, str]], failures: Path | None, kind: str) -> dict:
     exact = count = one_off = written_right = 0
+    refused = {True: 0, False: 0}  # misread numbers with a refused digit: guesses right or not
     wall, cpu, wrong = [], [], []
     for k, (data, written) in enumerate(cases):
         truth = digits_of(written)
@@ -401,6 +404,8 @@ def measure(predictor, cases: list[tuple[bytes, str]], failures: Path | None, ki
             count += 1
             one_off += sum(a != b for a, b in zip(text, truth, strict=True)) == 1
         if text != truth:
+            if "?" in text:
+                refused["".join(str(p.digit) for p in reading.digits) == truth] += 1
             wrong.append(f"{written}->{reading.written}")
             if failures is not None:
                 failures.mkdir(parents=True, exist_ok=True)
@@ -411,6 +416,10 @@ def measure(predictor, cases: list[tuple[bytes, str]], failures: Path | None, ki
         "numbers": n,
         "exact": exact / n,
         "written_right": written_right / n,  # separators (1,526) in their places as well
+        # numbers missed for a refused digit ('?') that the model's best guesses read right
+        # (answering them would have made the number exact), and the others with a '?'
+        "refused_guess_right": refused[True],
+        "refused_guess_wrong": refused[False],
         "count_right": count / n,
         "right_count_one_digit_wrong": one_off,
         "median_ms": 1000 * float(np.median(wall)),
@@ -536,9 +545,10 @@ def main(argv=None) -> int:
     }
     print(
         "| kind | numbers | exact | count right | right count, one digit wrong "
-        "| median ms | median ms, 6 digits | p99 ms | floor | written right |"
+        "| median ms | median ms, 6 digits | p99 ms | floor | written right "
+        "| with a ?: guesses right / wrong |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind in args.kinds.split(","):
         cases = numbers(
             kind, args.n, args.seed, writers, args.guide, args.frame, args.sign, args.separators
@@ -553,7 +563,8 @@ def main(argv=None) -> int:
             f"| {name} | {r['numbers']} | {r['exact']:.1%} | {r['count_right']:.1%} "
             f"| {r['right_count_one_digit_wrong']} | {r['median_ms']:.1f} "
             f"| {r['median_ms_6']:.1f} ({r['six_digits']}) | {r['p99_ms']:.1f} "
-            f"| {FLOORS[kind]:.0%} {met} | {r['written_right']:.1%} |",
+            f"| {FLOORS[kind]:.0%} {met} | {r['written_right']:.1%} "
+            f"| {r['refused_guess_right']} / {r['refused_guess_wrong']} |",
             flush=True,
         )
     if not args.no_hostile:
