@@ -130,3 +130,61 @@ def test_learning_rate_schedule_warms_up_and_decays():
     assert 100 <= peak <= 200 and max(lrs) == pytest.approx(cfg.lr, rel=0.02)
     assert lrs[0] < 0.1 * cfg.lr and lrs[-1] < 0.01 * cfg.lr
     assert train_module.lr_at(preset("seed"), 500, 1000) == preset("seed").lr
+
+
+def test_distill_loss_is_nothing_on_the_teachers_own_answers_and_pulls_towards_them():
+    from digitrec.training.measure import distill_loss
+
+    taught = torch.tensor([[4.0, 1.0, -2.0, 0.5, 0, 0, 0, 0, 0, 0]])
+    assert distill_loss(taught.clone(), taught, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    student = torch.zeros(1, 10, requires_grad=True)
+    loss = distill_loss(student, taught, 2.0)
+    assert loss.item() > 0.1
+    loss.backward()
+    # a step against the gradient raises the teacher's favourite most, its least liked least
+    step = -student.grad[0]
+    assert step.argmax().item() == 0 and step.argmin().item() == 2
+
+
+def _teacher_that_always_says(digit: int, run, out):
+    """The tiny run's net made to answer `digit` whatever it is shown, saved with its card."""
+    from digitrec.training.checkpoint import save_checkpoint
+
+    model, card = load_checkpoint(run[0])
+    last = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.zero_()
+        last.bias[digit] = 8.0
+    return save_checkpoint(out, model, card)
+
+
+def test_a_net_learns_what_its_teacher_says_and_its_card_names_the_teacher(
+    tiny_run, tmp_path, mnist_dir
+):
+    from digitrec.training.checkpoint import file_sha256
+
+    (tmp_path / "teacher").mkdir()
+    teacher = _teacher_that_always_says(3, tiny_run, tmp_path / "teacher" / "model.safetensors")
+    cards = {}
+    teachings = {"labels": {}, "teacher": {"teacher": str(teacher), "distill": 1.0}}
+    for name, teaching in teachings.items():
+        recipe = preset("fast", epochs=2, limit=1024, seed=3, **teaching)
+        cards[name] = fit(recipe, tmp_path / f"by-{name}", data_dir=mnist_dir, progress=False)[1]
+    assert cards["teacher"]["teacher"] == {
+        "file": "model.safetensors",
+        "sha256": file_sha256(teacher),
+    }
+    assert "teacher" not in cards["labels"]
+    # taught by the labels, the net reads digits; taught by a teacher that answers 3 to
+    # everything, it answers 3 (a tenth of MNIST's test digits are 3s)
+    assert cards["labels"]["metrics"]["test_accuracy"] > 0.6
+    assert cards["teacher"]["metrics"]["test_accuracy"] < 0.2
+
+
+def test_the_pair_reader_has_no_teacher(tiny_run, tmp_path, mnist_dir):
+    from digitrec.errors import ConfigError
+
+    recipe = preset("pairs", epochs=1, limit=256, teacher=str(tiny_run[0]))
+    with pytest.raises(ConfigError, match="pair reader"):
+        fit(recipe, tmp_path / "pairs", data_dir=mnist_dir, progress=False)

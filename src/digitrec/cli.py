@@ -81,6 +81,7 @@ def _train_recipe(args, name: str, out: Path):
         seed=args.seed,
         pen=args.pen,
         framed=args.framed,
+        teacher=args.teacher,
     )
     if args.dry_run:
         overrides.update(epochs=1, limit=2 * (args.batch_size or 128))
@@ -489,6 +490,12 @@ def _train_parser(sub) -> None:
         metavar="N",
         help="training digits stretched to fill a small box, as form readers keep them; "
         "0: none (default: the preset's)",
+    )
+    p.add_argument(
+        "--teacher",
+        metavar="FILE",
+        help="a trained digit model (.safetensors, or the .onnx beside one) whose answers the "
+        "new net learns besides the labels (knowledge distillation; default: none)",
     )
     _shared(p, *TORCH_OPTIONS)
     p.set_defaults(run=_train)

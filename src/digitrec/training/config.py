@@ -132,6 +132,11 @@ class TrainConfig:
     framed: int = 0  # best and bundled: 30,000
     framed_share: float = 0.15  # boxed digits added to each batch, as a share of it
     pairs: int = 60000  # task "pairs": pairs of training digits to learn from
+    # a trained digit model (.safetensors) whose answers, softened, the net learns besides
+    # the labels (knowledge distillation); "" for none
+    teacher: str = ""
+    distill: float = 0.5  # the teacher's share of the loss on each digit
+    distill_temp: float = 2.0  # the temperature both nets' logits are softened by
     # share of validation digits the refusal threshold may refuse: a refused digit costs a
     # number as much as a wrong one, and non-digits read far less sure than that anyway
     max_refused: float = 0.001

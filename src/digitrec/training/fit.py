@@ -27,15 +27,17 @@ from .charts import curves_png
 from .checkpoint import (
     STATE_NAME,
     WEIGHTS_NAME,
+    file_sha256,
     load_checkpoint,
     load_train_state,
     save_checkpoint,
     save_train_state,
+    torch_weights,
     weights_digest,
 )
 from .config import TrainConfig
 from .framed import framed_bank
-from .measure import loss_and_accuracy, loss_and_right, predict_logits
+from .measure import distill_loss, loss_and_accuracy, loss_and_right, predict_logits
 from .nets import build_model, count_parameters
 from .pen import find_unipen, pen_bank, pen_file_sha256, pen_source
 from .redraw import lone_digits, pair_bank, redrawn_bank, touching_pairs
@@ -415,6 +417,7 @@ class _Run:
     model: torch.nn.Module
     net: torch.nn.Module  # what trains: the model, or its DistributedDataParallel wrapper
     optimizer: torch.optim.Optimizer
+    teacher: torch.nn.Module | None = None  # the model distilled from (cfg.teacher)
     card: dict = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)  # the log, on rank 0
     finished: int = 0  # the last epoch finished, on every rank
@@ -463,7 +466,22 @@ def _start(
 
         net = DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     optimizer = _make_optimizer(cfg, model)
-    return _Run(cfg, out, ranks, dev, started_group, progress, data, model, net, optimizer)
+    teacher = _load_teacher(cfg, dev)
+    return _Run(cfg, out, ranks, dev, started_group, progress, data, model, net, optimizer, teacher)
+
+
+def _load_teacher(cfg: TrainConfig, dev: torch.device) -> torch.nn.Module | None:
+    """The model the recipe distills from, frozen; None without one."""
+    if not cfg.teacher:
+        return None
+    if cfg.task != "digits":
+        raise ConfigError("a teacher teaches digit readers only; the pair reader has none")
+    teacher, card = load_checkpoint(torch_weights(Path(cfg.teacher), "distilling"), str(dev))
+    if card.get("train", {}).get("task", "digits") != "digits":
+        raise ConfigError(f"{cfg.teacher} reads pairs; a teacher must read single digits")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.to(memory_format=torch.channels_last)
 
 
 def _load_stopped_run(run: _Run) -> None:
@@ -485,6 +503,9 @@ def _first_card(run: _Run, command: str) -> dict:
             "sources": data.sources,
         },
     }
+    if cfg.teacher:
+        path = torch_weights(Path(cfg.teacher), "distilling")
+        made["teacher"] = {"file": path.name, "sha256": file_sha256(path)}
     if run.ranks.world > 1:
         made["distributed"] = {"world_size": run.ranks.world, "backend": _backend_name()}
     model = cfg.to_dict()["model"]
@@ -502,7 +523,15 @@ def _train_epochs(run: _Run) -> tuple[bool, torch.Tensor | None]:
     try:
         for epoch in range(run.finished + 1, cfg.epochs + 1):
             row = _train_epoch(
-                run.net, run.optimizer, cfg, epoch, run.data, total_steps, run.progress, run.ranks
+                run.net,
+                run.optimizer,
+                cfg,
+                epoch,
+                run.data,
+                total_steps,
+                run.progress,
+                run.ranks,
+                run.teacher,
             )
             if run.ranks.world > 1:
                 _sync_buffers(run.model)
@@ -603,7 +632,15 @@ def _metrics(rows: list[dict]) -> dict:
 
 
 def _train_epoch(
-    model, optimizer, cfg, epoch, data: TrainData, total_steps, progress, ranks: Ranks = Ranks()
+    model,
+    optimizer,
+    cfg,
+    epoch,
+    data: TrainData,
+    total_steps,
+    progress,
+    ranks: Ranks = Ranks(),
+    teacher=None,
 ) -> dict:
     """One pass over this rank's share of the training set; the epoch's row of the log,
     validation apart."""
@@ -632,7 +669,7 @@ def _train_epoch(
         idx = order[i * cfg.batch_size : (i + 1) * cfg.batch_size][ranks.rank :: ranks.world]
         xb, yb = _batch(data, idx, extras, n_out, cfg.augment, gen)
         lr = lr_at(cfg, (epoch - 1) * steps + i, total_steps)
-        loss, right = _step(model, optimizer, cfg, xb, yb, lr, bf16)
+        loss, right = _step(model, optimizer, cfg, xb, yb, lr, bf16, teacher)
         tally.add(loss, right, len(yb))
         if progress and (i % 20 == 0 or i == steps - 1):
             bar.set_postfix(**tally.postfix())
@@ -672,14 +709,21 @@ def _batch(
     return augment_batch(xb, augment, gen), yb
 
 
-def _step(model, optimizer, cfg: TrainConfig, xb, yb, lr: float, bf16: bool):
+def _step(model, optimizer, cfg: TrainConfig, xb, yb, lr: float, bf16: bool, teacher=None):
     """One optimizer step at learning rate lr; the loss and which pictures it read right.
-    Pictures past the labelled ones are non-digits, taught as none of the ten."""
+    Pictures past the labelled ones are non-digits, taught as none of the ten. With a
+    teacher, each digit's loss is shared between its label and the teacher's answer."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     with torch.autocast(xb.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(xb).float()
+        if teacher is not None:
+            with torch.no_grad():
+                taught = teacher(xb[: len(yb)]).float()
     loss, right = loss_and_right(out[: len(yb)], yb, cfg.label_smoothing)
+    if teacher is not None:
+        soft = distill_loss(out[: len(yb)], taught, cfg.distill_temp)
+        loss = (1 - cfg.distill) * loss + cfg.distill * soft
     if len(out) > len(yb):
         loss = loss + cfg.outlier_weight * uniform_loss(out[len(yb) :])
     optimizer.zero_grad(set_to_none=True)

@@ -23,6 +23,18 @@ def loss_and_right(logits: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0
     return loss, (logits.argmax(-1) == y).reshape(len(y), -1).all(1)
 
 
+def distill_loss(logits: torch.Tensor, taught: torch.Tensor, temp: float) -> torch.Tensor:
+    """How far a net's answers are from its teacher's, both softened by the temperature:
+    KL divergence, scaled by temp² so its gradients weigh as the labels' do (Hinton et al.,
+    "Distilling the Knowledge in a Neural Network", 2015)."""
+    return (temp * temp) * F.kl_div(
+        F.log_softmax(logits / temp, -1),
+        F.log_softmax(taught / temp, -1),
+        reduction="batchmean",
+        log_target=True,
+    )
+
+
 def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     loss, right = loss_and_right(logits, y)
     return loss.item(), right.float().mean().item()
