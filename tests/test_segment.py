@@ -8,7 +8,7 @@ from scipy import ndimage as ndi
 
 from digitrec.reading.predictor import Predictor
 from digitrec.reading.preprocess import fit_and_centre, ink_map, picture_ink
-from digitrec.reading.segment import Stopped, _Digit, _merge_broken, _read_row, _seams, segment
+from digitrec.reading.segment import Stopped, _Digit, _merge_broken, _seams, segment
 from digitrec.training.synthetic import draw_number, draw_strokes, scribble_page
 
 
@@ -268,29 +268,6 @@ def test_touching_digits_no_cut_separates_are_read_by_the_pair_reader(predictor,
     # cuts alone read most of them since the search's costs were tuned (84% of these); the
     # pair reader still reads pairs no cut separates, 4 or more of these 120
     assert right >= 0.88 and right >= cut_only + 0.03, (right, cut_only)
-
-
-@pytest.mark.parametrize(
-    "bar_right, pair, parts", [(True, (8, 5), 1), (False, (7, 1), 2)], ids=["8-bar", "7-bar"]
-)
-def test_of_a_pair_only_a_sevens_bar_may_be_a_flat_stroke(bar_right, pair, parts):
-    """Some people run an 8's top bar on far past it: the pair reader read such an 8 as
-    "85", the bar a 5, at 0.9 or more. A stroke that flat is a digit of a pair only as the
-    bar of a 7 whose stem was cut from it."""
-    ink = np.zeros((60, 90), np.float32)
-    ink[:, 0:40] = 1.0  # a digit's body ...
-    ink[10:50, 8:32] = 0.0  # (a ring)
-    ink[0:8, 20:90] = 1.0  # ... and a bar from its top, run on to the right
-    if not bar_right:
-        ink = ink[:, ::-1].copy()  # the bar on the left: a 7's, its stem in the next digit
-
-    def read_pair(crops):
-        return [np.eye(10)[list(pair)] * 0.95 + 0.005 for _ in crops]
-
-    found, readings = _read_row(ink, lambda crops: [0.3] * len(crops), read_pair, 60, 8.0)
-    assert len(found) == parts
-    if parts == 2:
-        assert [int(np.argmax(r)) for r in readings] == list(pair)
 
 
 def test_one_long_slanted_digit_is_not_read_as_two(predictor):

@@ -54,7 +54,6 @@ CLOSE = 0.15  # neighbours nearer than this share of their height may be one dig
 BROKEN = 0.5  # ... and so may an unreadable piece this near its neighbour
 MAX_PIECES = 3  # the most pieces of ink joined into one digit
 PART_HEIGHT = 0.6  # a digit cut from a piece stands at least this share of its height
-PAIR_PART = 0.25  # ... and each of the two the pair reader reads, this share, but for a 7's bar
 GAP_SCALE = 0.25  # joining pieces across a gap of this share of their height costs a factor e
 SHORT = 0.6  # digits on a line are of a size: one shorter than this share of the line's
 # tallest is less likely a digit of its own than a piece of one (a 9's loop, a 6's stem)
@@ -805,23 +804,18 @@ def _read_row(
     confidences = score([stretches[k][0] for k in keys]) if keys else []
     value = {k: _log(c) - _wide(stretches[k][0]) for k, c in zip(keys, confidences, strict=True)}
     pairs: dict[tuple[int, int], np.ndarray] = {}
-    halves: dict[tuple[int, int], Parts] = {}
     if read_pair is not None:
-        for k in keys:
-            crop = stretches[k][0]
-            if (
-                PAIR_ASPECT[0] * crop.shape[0] <= crop.shape[1] <= PAIR_ASPECT[1] * crop.shape[0]
-                and _strokes_across(crop) <= PAIR_STROKES
-            ):
-                halves[k] = _halves(crop)
-        wanted = list(halves)
+        wanted = [
+            k
+            for k in keys
+            if PAIR_ASPECT[0] * stretches[k][0].shape[0]
+            <= stretches[k][0].shape[1]
+            <= PAIR_ASPECT[1] * stretches[k][0].shape[0]
+            and _strokes_across(stretches[k][0]) <= PAIR_STROKES
+        ]
         if wanted:
             for k, p in zip(wanted, read_pair([stretches[k][0] for k in wanted]), strict=True):
-                # of two digits, one may be a flat stroke only as a 7's bar, cut from its
-                # stem: a bar run on past an 8 (as some people write it) is no 5
-                flat = [part.shape[0] < PAIR_PART * height for part, _, _ in halves[k]]
-                if not any(f and int(np.argmax(q)) != 7 for f, q in zip(flat, p, strict=True)):
-                    pairs[k] = np.asarray(p)
+                pairs[k] = np.asarray(p)
     # best[j]: the likeliest reading of the piece up to edge j, and how it was reached
     best = [0.0] + [-np.inf] * (n - 1)
     came: list[tuple[int, bool]] = [(0, False)] * n
@@ -848,7 +842,8 @@ def _read_row(
         i, pair = came[j]
         crop, dx, dy = stretches[i, j]
         if pair:
-            parts[:0] = [(p, x + dx, y + dy) for p, x, y in halves[i, j]]
+            halves = _halves(crop)
+            parts[:0] = [(p, x + dx, y + dy) for p, x, y in halves]
             readings[:0] = list(pairs[i, j])
         else:
             parts.insert(0, (crop, dx, dy))
