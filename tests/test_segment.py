@@ -204,6 +204,27 @@ def test_two_digits_that_read_well_apart_stay_apart():
     assert [d.members for d in merged] == [[10], [32]]
 
 
+def test_digits_each_read_surely_are_not_read_joined_wider_than_a_digit():
+    """Digits written a few pixels apart: each read surely alone, they are read joined only
+    where the join could be one digit (a 4 whose upright stands apart from its bar)."""
+    ink = np.zeros((60, 200), np.float32)
+    labels = np.zeros((60, 200), np.int32)
+    line = []
+    for left, width in [(10, 36), (48, 36), (86, 12), (100, 12)]:  # two wide, two narrow
+        ink[10:50, left : left + width], labels[10:50, left : left + width] = 1.0, left
+        line.append(_Digit((10, left, 50, left + width), [left]))
+    asked = []
+
+    def score(pieces):
+        asked.extend(p.shape[1] for p in pieces)
+        return [0.99] * len(pieces)
+
+    merged = _merge_broken(line, ink, labels, score)
+    assert [d.members for d in merged] == [[10], [48], [86], [100]]
+    # alone, then the only join no wider than 1.15 times its height: the two narrow ones
+    assert sorted(asked) == [12, 12, 26, 36, 36]
+
+
 def test_a_short_stray_stroke_joins_the_digit_it_lies_over_not_the_next_one():
     """A 6 whose stem came off above its loop, then another digit: the next digit reads
     as well with the stem as without it, but the stem belongs over the loop it lies on."""

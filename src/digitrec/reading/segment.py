@@ -52,6 +52,7 @@ OWN_REACH = 0.25  # ink this far from a digit's pieces (a share of its height) m
 TURN = 0.05  # what a cut path pays for each column it moves sideways (ink costs up to 1)
 CLOSE = 0.15  # neighbours nearer than this share of their height may be one digit
 BROKEN = 0.5  # ... and so may an unreadable piece this near its neighbour
+JOIN_WIDE = 1.15  # ... but not pieces each read surely, joined wider than this times their height
 MAX_PIECES = 3  # the most pieces of ink joined into one digit
 PART_HEIGHT = 0.6  # a digit cut from a piece stands at least this share of its height
 GAP_SCALE = 0.25  # joining pieces across a gap of this share of their height costs a factor e
@@ -1071,8 +1072,14 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
     alone = [
         likely(d, c) for d, c in zip(line, score([d.ink(ink, owners) for d in line]), strict=True)
     ]
-    # only runs that may be joined are read: pieces that nearly touch, or one unreadable
-    runs = {(i, j): d for (i, j), d in runs.items() if d.close or min(alone[i:j]) < SURE}
+    # only runs that may be joined are read: pieces that nearly touch, or one unreadable;
+    # pieces each read surely, that joined would be wider than a digit, are digits apart
+    runs = {
+        (i, j): d
+        for (i, j), d in runs.items()
+        if min(alone[i:j]) < SURE
+        or (d.close and d.right - d.left <= JOIN_WIDE * (d.bottom - d.top))
+    }
     together = {
         key: likely(d, c)
         for (key, d), c in zip(
