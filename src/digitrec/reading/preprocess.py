@@ -1201,9 +1201,10 @@ def _clean(
     return out
 
 
-def stroke_width(ink: np.ndarray) -> float:
-    """Mean distance to the stroke's edge inside the ink: a quarter of the pen's width."""
-    mask = ink > 0.5
+def stroke_width(ink: np.ndarray, level: float = 0.5) -> float:
+    """Mean distance to the stroke's edge inside the ink (above `level`): a quarter of the
+    pen's width."""
+    mask = ink > level
     rows = np.flatnonzero(mask.any(axis=1))
     if len(rows) == 0:
         return 0.0

@@ -36,6 +36,7 @@ from .preprocess import (
     empty_box,
     ink_components,
     shear,
+    stroke_width,
 )
 
 DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a digit's part
@@ -1134,10 +1135,7 @@ def _single(w: int, h: int, confidence: float) -> bool:
 def _pen(ink: np.ndarray) -> float:
     """The pen's width: twice the widest distance to the stroke's edge along its middle,
     about; four times the mean distance inside the ink."""
-    mask = ink > STROKE
-    if not mask.any():
-        return 1.0
-    return max(1.0, 4.0 * float(ndi.distance_transform_edt(mask)[mask].mean()))
+    return max(1.0, 4.0 * stroke_width(ink, STROKE))
 
 
 def segment(
