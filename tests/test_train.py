@@ -162,6 +162,7 @@ def _teacher_that_always_says(digit: int, run, out):
 def test_a_net_learns_what_its_teacher_says_and_its_card_names_the_teacher(
     tiny_run, tmp_path, mnist_dir
 ):
+    from digitrec.reading.cards import summary
     from digitrec.training.checkpoint import file_sha256
 
     (tmp_path / "teacher").mkdir()
@@ -176,6 +177,8 @@ def test_a_net_learns_what_its_teacher_says_and_its_card_names_the_teacher(
         "sha256": file_sha256(teacher),
     }
     assert "teacher" not in cards["labels"]
+    assert "teacher    model.safetensors (SHA-256" in summary(cards["teacher"])  # digitrec info
+    assert "teacher" not in summary(cards["labels"])
     # taught by the labels, the net reads digits; taught by a teacher that answers 3 to
     # everything, it answers 3 (a tenth of MNIST's test digits are 3s)
     assert cards["labels"]["metrics"]["test_accuracy"] > 0.6

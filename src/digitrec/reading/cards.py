@@ -239,6 +239,11 @@ def summary(card: dict) -> str:
             f"recipe     preset {_table(card['train']).get('preset', '?')}, "
             f"{m.get('epochs', '?')} epochs, seed {card.get('seed', '?')}"
         )
+    teacher = _table(card.get("teacher"))
+    if "sha256" in teacher:
+        lines.append(
+            f"teacher    {teacher.get('file', '?')} (SHA-256 {str(teacher['sha256'])[:12]}...)"
+        )
     if "test_accuracy" in m:
         looked = m.get("test_accuracy_second_look")
         lines.append(
