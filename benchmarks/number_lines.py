@@ -359,11 +359,12 @@ def numbers(
     """n numbers of a kind: (PNG bytes, the number as written: its digits, and its thousands
     separators if `separators`), with a guide line under each if `guide`, in a frame ("box",
     "comb") if `frame`, with a sign (with_sign) if `sign` (the same numbers otherwise)."""
-    rng = np.random.default_rng([seed, list(KINDS).index(kind)])
-    lines = np.random.default_rng([seed, list(KINDS).index(kind), 1])  # the digits' own apart
-    frames = np.random.default_rng([seed, list(KINDS).index(kind), 2])
-    signs = np.random.default_rng([seed, list(KINDS).index(kind), 3])
-    marks = np.random.default_rng([seed, list(KINDS).index(kind), 4]) if separators else None
+    stream = [seed, list(KINDS).index(kind)]
+    rng = np.random.default_rng(stream)
+    lines = np.random.default_rng([*stream, 1])  # the digits' own apart
+    frames = np.random.default_rng([*stream, 2])
+    signs = np.random.default_rng([*stream, 3])
+    marks = np.random.default_rng([*stream, 4]) if separators else None
     names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
     out = []
     for i in range(n):

@@ -377,7 +377,7 @@ def with_separator(
     [(".", 10, "1.526"), (".", 8, "1.526"), (",", 46, "1,526"), (",", 30, "1,526")],
     ids=["point-as-wide-as-the-pen", "point-thinner", "comma-with-a-long-tail", "comma"],
 )
-def test_a_separator_drawn_as_people_draw_it_is_reported(predictor, mark, size, written):
+def test_a_separator_drawn_with_a_pen_is_reported(predictor, mark, size, written):
     """A point as wide as the pen is lighter than a twentieth of a digit (a speck, once), and
     a comma with its tail can stand nearly half the digits' height: both are separators."""
     reading = predictor.read_number(paper(with_separator("1526", mark, size)))

@@ -887,7 +887,7 @@ def _mark(
     line_top = baseline - tallest
     if d.top < line_top + LOW * tallest:
         return None
-    return "," if h > COMMA * w or d.bottom > baseline + 0.15 * tallest else "."
+    return "," if h > COMMA * w or tailed else "."
 
 
 def _strokes_down(mask: np.ndarray) -> np.ndarray:
