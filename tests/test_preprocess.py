@@ -419,6 +419,41 @@ def test_a_small_digit_drawn_with_a_broad_pen_is_as_tall_as_mnists(height):
     assert rows[-1] - rows[0] + 1 == 20
 
 
+def _box_of(x: np.ndarray) -> tuple[int, int]:
+    rows, cols = np.flatnonzero((x > 0.2).any(axis=1)), np.flatnonzero((x > 0.2).any(axis=0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def _stretched_one(side: int = 16) -> np.ndarray:
+    """A slanted 1 with an entry flag, cut out and stretched to fill a square box, binary:
+    the band runs corner to corner, as wide as the box."""
+    picture = Image.new("L", (60, 200), 0)
+    draw = ImageDraw.Draw(picture)
+    draw.line([(8, 60), (45, 8), (15, 192)], fill=255, width=14)
+    cut = picture.crop(picture.getbbox()).resize((side, side), Image.Resampling.BILINEAR)
+    return np.where(np.asarray(cut) > 127, 255, 0)
+
+
+@pytest.mark.parametrize("side", [16, 32])
+def test_a_binary_digit_stretched_to_fill_its_box_is_read_at_a_digits_width(side):
+    stretched = _stretched_one(side).astype(np.uint8)
+    height, width = _box_of(to_mnist(stretched))
+    assert height == 20 and width <= 0.7 * height
+    for black_ink in (True, False):
+        picture = 255 - stretched if black_ink else stretched
+        assert _box_of(to_mnist(picture)) == (height, width)
+
+
+def test_a_square_digit_short_of_an_edge_or_in_grey_keeps_its_shape():
+    stretched = _stretched_one().astype(np.uint8)
+    with_margin = np.pad(stretched, 2)  # a box it does not fill
+    grey = stretched.copy()
+    grey[0, 0] = 128  # grey levels: a scan, not a form reader's bits
+    for picture in (with_margin, grey):
+        height, width = _box_of(to_mnist(picture))
+        assert height == 20 and width >= 0.9 * height
+
+
 # ---------------------------------------------------------------- errors
 
 

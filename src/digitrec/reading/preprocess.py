@@ -73,6 +73,13 @@ FINE = 4  # the pen width is measured and normalised at this multiple of MNIST's
 MNIST_STROKE = (2.0, 3.6)
 MNIST_STROKE_TARGET = (2.3, 3.2)
 MIN_THINNED = 0.4  # a thinner pen keeps at least this share of the ink
+# a black-and-white digit that fills its picture edge to edge with a box this near square
+# (width / height) was stretched to fill it, as form readers keep digits: it is read this
+# much narrower, a digit's usual shape (chosen on the held-out UNIPEN train writers' digits
+# stretched so: benchmarks/stretched.py)
+FRAMED_SQUARE = (0.8, 1.25)
+FRAMED_WIDTH = 0.6
+FRAMED_GAP = 1  # px of paper it may leave at an edge (stretched, then cut to bits)
 REFILL = 1.05  # a thinned digit this much smaller than its box is scaled up to fill it
 
 BLANK = "the picture is blank: no ink stands out from the background"
@@ -1414,7 +1421,33 @@ def to_mnist(image: ImageInput) -> np.ndarray:
     # fit_and_centre(clean(picture_ink(image)[0])), on the part of the picture with ink
     grey = _grey_within(image, WORK_SIDE)[0]
     ink, at = _ink_map(grey)
-    return fit_and_centre(_clean(ink, SPECK, at, grey.shape))
+    return fit_and_centre(_unstretched(_clean(ink, SPECK, at, grey.shape), at, grey))
+
+
+def _unstretched(ink: np.ndarray, at: tuple[int, int], grey: np.ndarray) -> np.ndarray:
+    """The digit as it was written, where its picture is a black-and-white box that it
+    fills edge to edge (to within FRAMED_GAP), about square: a form reader's digit stretched to fill its frame
+    (forms scanned to 16x16 bits are kept so), which made a 1 as wide as a 0. Such a digit
+    is narrowed to FRAMED_WIDTH of its height, a digit's usual shape. Grey pictures, and
+    digits short of an edge, are as they were written. `ink` is the cleaned ink of the part
+    of `grey` from `at` on."""
+    cropped = crop_to_ink(ink, INK_LEVEL)
+    if cropped is None:
+        return ink
+    crop, left, top = cropped
+    h, w = crop.shape
+    top, left = top + at[0], left + at[1]
+    gap = FRAMED_GAP
+    if top > gap or left > gap or top + h + gap < grey.shape[0] or left + w + gap < grey.shape[1]:
+        return ink
+    if not FRAMED_SQUARE[0] <= w / h <= FRAMED_SQUARE[1]:
+        return ink
+    lo, hi = grey.min(), grey.max()
+    if np.count_nonzero((grey != lo) & (grey != hi)):
+        return ink  # grey levels: a scan or a drawing, not a binarised form
+    width = max(1, round(w * FRAMED_WIDTH))
+    narrowed = _float_image(crop).resize((width, h), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(narrowed), 0.0, 1.0)
 
 
 @dataclass
