@@ -1425,26 +1425,26 @@ def to_mnist(image: ImageInput) -> np.ndarray:
 
 
 def _unstretched(ink: np.ndarray, at: tuple[int, int], grey: np.ndarray) -> np.ndarray:
-    """The digit as it was written, where its picture is a black-and-white box that it
-    fills edge to edge (to within FRAMED_GAP), about square: a form reader's digit stretched to fill its frame
-    (forms scanned to 16x16 bits are kept so), which made a 1 as wide as a 0. Such a digit
-    is narrowed to FRAMED_WIDTH of its height, a digit's usual shape. Grey pictures, and
-    digits short of an edge, are as they were written. `ink` is the cleaned ink of the part
-    of `grey` from `at` on."""
+    """The digit cut out to its ink, as it was written: where its picture is a black-and-
+    white box that it fills edge to edge (to within FRAMED_GAP) and about square, it is a
+    form reader's digit stretched to fill its frame (forms scanned to 16x16 bits are kept
+    so), which made a 1 as wide as a 0, and it is narrowed to FRAMED_WIDTH of its height, a
+    digit's usual shape. Grey pictures, and digits short of an edge, are as they were
+    written. `ink` is the cleaned ink of the part of `grey` from `at` on."""
     cropped = crop_to_ink(ink, INK_LEVEL)
     if cropped is None:
-        return ink
+        return ink  # (fit_and_centre says it is blank)
     crop, left, top = cropped
     h, w = crop.shape
     top, left = top + at[0], left + at[1]
     gap = FRAMED_GAP
     if top > gap or left > gap or top + h + gap < grey.shape[0] or left + w + gap < grey.shape[1]:
-        return ink
+        return crop
     if not FRAMED_SQUARE[0] <= w / h <= FRAMED_SQUARE[1]:
-        return ink
+        return crop
     lo, hi = grey.min(), grey.max()
     if np.count_nonzero((grey != lo) & (grey != hi)):
-        return ink  # grey levels: a scan or a drawing, not a binarised form
+        return crop  # grey levels: a scan or a drawing, not a binarised form
     width = max(1, round(w * FRAMED_WIDTH))
     narrowed = _float_image(crop).resize((width, h), Image.Resampling.BILINEAR)
     return np.clip(np.asarray(narrowed), 0.0, 1.0)
