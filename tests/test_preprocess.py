@@ -672,14 +672,17 @@ def _paper(size: tuple[int, int], fill: int = 255) -> tuple[Image.Image, ImageDr
 
 def test_a_seven_whose_stroke_runs_from_corner_to_corner_is_kept(predictor):
     """Cropped close, a thin 7 touches all four edges, and a speck of dust made it a second
-    piece: the 7 was taken for a frame round the picture and the speck blown up instead."""
+    piece: the 7 was taken for a frame round the picture and the speck blown up instead.
+    (Black and white and about square, it is also read narrowed, as a digit stretched to
+    fill its box is.)"""
     page, pen = _paper((200, 200))
     pen.line([(0, 3), (199, 3), (0, 199)], fill=0, width=6, joint="curve")
     pen.ellipse([170, 170, 176, 176], fill=0)  # the speck
     out = to_mnist(page)
     assert np.mean(out > 0.5) < 0.3  # a pen's stroke, not a solid square
     rows = (out > 0.5).sum(axis=1)
-    assert rows.max() >= 15 and np.argmax(rows) < 14  # a bar across its top half
+    width = np.count_nonzero((out > 0.5).any(axis=0))
+    assert width >= 10 and rows.max() >= width - 1 and np.argmax(rows) < 14  # a bar on top
     assert _reads(predictor, page) == 7
 
 
