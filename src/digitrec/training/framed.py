@@ -2,7 +2,8 @@
 pixels a side), often made binary, then read back by the same preprocessing as a user's
 picture. Scans of forms reach us this way (usps and optdigits are kept so, by their
 READMEs): a narrow 1 stretched towards a square comes out with a thick stem, which nothing
-in MNIST (fitted keeping its aspect) looks like.
+in MNIST (fitted keeping its aspect) looks like. (A black-and-white box that the digit
+fills edge to edge is read narrowed by to_mnist, here as in use: preprocess._unstretched.)
 
 `framed_bank` is repeatable from its seed; callers pass training digits only.
 """
