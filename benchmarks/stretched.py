@@ -46,9 +46,7 @@ def main() -> None:
     print("| box | likeliest right | read right | refused | 1s, likeliest right |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for side in (16, 32):
-        x = np.stack(
-            [to_mnist(stretched(g, side, k % 2 == 1)) for k, (_, g) in enumerate(digits)]
-        )
+        x = np.stack([to_mnist(stretched(g, side, k % 2 == 1)) for k, (_, g) in enumerate(digits)])
         probs = predictor.probabilities(x)
         read = predictor.judge(probs, x)
         likeliest = probs.argmax(1) == labels
