@@ -454,6 +454,35 @@ def test_a_square_digit_short_of_an_edge_or_in_grey_keeps_its_shape():
         assert height == 20 and width >= 0.9 * height
 
 
+def _seven_on(page_size: tuple[int, int], at: tuple[int, int]) -> Image.Image:
+    page, pen = _paper(page_size)
+    x, y = at
+    pen.line([(x, y), (x + 60, y), (x + 20, y + 100)], fill=0, width=10, joint="curve")
+    return page
+
+
+def test_part_of_a_neighbour_cut_by_the_edge_goes():
+    """A digit cut from a line of writing with the end of its neighbour along the left
+    edge: the neighbour's part goes, and the digit reads as it does alone."""
+    alone = _seven_on((160, 140), (60, 20))
+    crop = alone.copy()
+    ImageDraw.Draw(crop).arc([-60, 40, 16, 100], -45, 45, fill=0, width=10)  # a 3's end
+    assert not np.array_equal(np.asarray(crop), np.asarray(alone))
+    assert np.abs(to_mnist(crop) - to_mnist(alone)).max() < 1e-6
+
+
+@pytest.mark.parametrize("gap", [4, 30])
+def test_two_whole_digits_cropped_close_are_both_kept(gap):
+    """A 1 beside a 7, the picture cut close to both (each meets an edge): neither is taken
+    for a neighbour's part, so the picture is not read as the 7 alone."""
+    page, pen = _paper((100 + gap, 120))
+    pen.line([(5, 10), (5, 110)], fill=0, width=10)  # the 1, along the left edge
+    x = 10 + gap
+    pen.line([(x, 10), (x + 60, 10), (x + 20, 110)], fill=0, width=10, joint="curve")
+    seven = page.crop((x - 5, 0, page.width, page.height))
+    assert not np.allclose(to_mnist(page), to_mnist(seven))
+
+
 # ---------------------------------------------------------------- errors
 
 

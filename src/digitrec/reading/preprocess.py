@@ -52,6 +52,10 @@ EDGE_BAND = 0.06  # of the side: ink this close to an edge lies along it
 FOLLOWS = 0.7  # a frame lies along this share of an edge's length, at least
 BOX_PIECES = 8  # a box drawn round a digit is looked for in pictures of this many pieces at most
 BELONGS = 0.9  # a line at an edge whose length the rest of the ink spans this much is a stroke
+# A piece cut by the left or right edge, beside the digit and this share of its height away
+# from it, at least, and at most this share of its mass, is part of a neighbouring digit
+NEIGHBOUR_GAP = 0.05
+NEIGHBOUR_MASS = 0.4
 # A box drawn round a digit that the digit touches or crosses (a form's cell) is one piece
 # with it: its four lines each run along this share of their side, at least, ...
 BOX_LINE = 0.9
@@ -1131,22 +1135,48 @@ def _spanned(line: dict, others: list[dict]) -> bool:
 
 
 def _border_junk(
-    pieces: list[dict], shape: tuple[int, int], labels: Callable[[], np.ndarray]
+    pieces: list[dict],
+    shape: tuple[int, int],
+    labels: Callable[[], np.ndarray],
+    neighbours: bool = False,
 ) -> set[int]:
     """The labels of the pieces that are not the digit's: lines along the edges of a
-    picture of `shape` (unless the digit spans them), frames round it and a box drawn
-    round the digit."""
+    picture of `shape` (unless the digit spans them), frames round it, a box drawn round
+    the digit and, if `neighbours` (a picture of one digit), parts of its neighbours."""
     if len(pieces) < 2:
         return set()  # the only ink there is is the digit's
     lines = {p["label"] for p in pieces if _is_border_line(p, shape)}
     frames = {p["label"] for p in pieces if p["label"] not in lines and _is_frame(p, shape, labels)}
     frames |= _boxes(pieces, labels) - lines
     rest = [p for p in pieces if p["label"] not in lines | frames]
+    cut = set()
     if rest:
-        heaviest = max(p["mass"] for p in rest)
-        rest = [p for p in rest if p["mass"] >= SPECK * heaviest]  # dust spans nothing
+        heaviest = max(rest, key=lambda p: p["mass"])
+        rest = [p for p in rest if p["mass"] >= SPECK * heaviest["mass"]]  # dust spans nothing
         lines = {p["label"] for p in pieces if p["label"] in lines and not _spanned(p, rest)}
-    return lines | frames
+        if neighbours:
+            cut = {p["label"] for p in rest if _a_neighbours_part(p, heaviest, shape[1])}
+    return lines | frames | cut
+
+
+def _a_neighbours_part(piece: dict, digit: dict, width: int) -> bool:
+    """A piece cut by the picture's left or right edge that stands wholly beside the heaviest
+    piece, apart from it and lighter, where the heaviest has paper on both sides: the part
+    of a neighbouring digit that a crop from a line of writing (a record, a form, a cheque)
+    took in. A digit's own pieces overlap it side to side or nearly touch it (a 4 in two
+    strokes, a 5's bar); two whole digits cropped close both meet an edge."""
+    left, right = piece["box"][1], piece["box"][3]
+    d_top, d_left, d_bottom, d_right = digit["box"]
+    if piece is digit or piece["mass"] > NEIGHBOUR_MASS * digit["mass"]:
+        return False
+    gap = NEIGHBOUR_GAP * (d_bottom - d_top)
+    if d_left <= gap or width - d_right <= gap:
+        return False
+    if left == 0:
+        return right + gap <= d_left
+    if right == width:
+        return d_right + gap <= left
+    return False
 
 
 def clean(ink: np.ndarray, speck: float = SPECK, borders: bool = True) -> np.ndarray:
@@ -1157,10 +1187,15 @@ def clean(ink: np.ndarray, speck: float = SPECK, borders: bool = True) -> np.nda
 
 
 def _clean(
-    ink: np.ndarray, speck: float, at: tuple, shape: tuple[int, int], borders: bool = True
+    ink: np.ndarray,
+    speck: float,
+    at: tuple,
+    shape: tuple[int, int],
+    borders: bool = True,
+    neighbours: bool = False,
 ) -> np.ndarray:
     """clean for `ink`, a part of a picture of `shape` (its top and left at `at`) with no
-    ink outside it."""
+    ink outside it; `neighbours`: a picture of one digit, whose neighbours' parts go too."""
     # labelled in the box of the ink and 2 pixels round it (how far a dropped piece's rim
     # reaches): outside it there is nothing to label or drop
     found = _labelled(ink, margin=2)
@@ -1193,7 +1228,7 @@ def _clean(
         full[at[0] + top :, at[1] + left :][: labels.shape[0], : labels.shape[1]] = labels
         return full
 
-    junk = _border_junk(pieces, shape, whole) if borders else set()
+    junk = _border_junk(pieces, shape, whole, neighbours) if borders else set()
     kept = [p for p in pieces if p["label"] not in junk] or pieces
     largest = max(p["mass"] for p in kept)
     kept = [p for p in kept if p["mass"] >= speck * largest]
@@ -1421,7 +1456,8 @@ def to_mnist(image: ImageInput) -> np.ndarray:
     # fit_and_centre(clean(picture_ink(image)[0])), on the part of the picture with ink
     grey = _grey_within(image, WORK_SIDE)[0]
     ink, at = _ink_map(grey)
-    return fit_and_centre(_unstretched(_clean(ink, SPECK, at, grey.shape), at, grey))
+    digit = _clean(ink, SPECK, at, grey.shape, neighbours=True)
+    return fit_and_centre(_unstretched(digit, at, grey))
 
 
 def _unstretched(ink: np.ndarray, at: tuple[int, int], grey: np.ndarray) -> np.ndarray:
