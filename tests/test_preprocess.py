@@ -483,6 +483,20 @@ def test_two_whole_digits_cropped_close_are_both_kept(gap):
     assert not np.allclose(to_mnist(page), to_mnist(seven))
 
 
+def test_a_whole_digit_cropped_close_on_one_side_only_is_kept():
+    """A 1 beside a 7, the picture cut close to the 1 alone: the 1 meets the edge with its
+    pen's faint rim, where a neighbour's part cut by the edge meets it at full strength."""
+    k = 4  # drawn finer and box-reduced: anti-aliased, as a canvas or a scan is
+    page, pen = _paper((180 * k, 240 * k))  # tall: the 1 is no line along the edge
+    x = 3 * k  # the 1's side meets the edge column, covering about 3/4 of it
+    pen.line([(x, 25 * k), (x, 125 * k)], fill=0, width=6 * k)  # a third of the 7's ink
+    pen.line([(50 * k, 30 * k), (110 * k, 30 * k), (70 * k, 130 * k)], fill=0, width=10 * k)
+    page = page.reduce(k)
+    seven = page.crop((40, 0, page.width, page.height))
+    assert 30 < np.asarray(page)[:, 0].min() < 225  # the 1 meets the edge with a faint rim
+    assert not np.allclose(to_mnist(page), to_mnist(seven))
+
+
 # ---------------------------------------------------------------- errors
 
 

@@ -56,6 +56,7 @@ BELONGS = 0.9  # a line at an edge whose length the rest of the ink spans this m
 # from it, at least, and at most this share of its mass, is part of a neighbouring digit
 NEIGHBOUR_GAP = 0.05
 NEIGHBOUR_MASS = 0.4
+NEIGHBOUR_CUT = 0.9  # ... and its ink meets the edge this strong: a stroke cut, not a rim
 # A box drawn round a digit that the digit touches or crosses (a form's cell) is one piece
 # with it: its four lines each run along this share of their side, at least, ...
 BOX_LINE = 0.9
@@ -1138,11 +1139,12 @@ def _border_junk(
     pieces: list[dict],
     shape: tuple[int, int],
     labels: Callable[[], np.ndarray],
-    neighbours: bool = False,
+    edge_ink: Callable[[dict, int], float] | None = None,
 ) -> set[int]:
     """The labels of the pieces that are not the digit's: lines along the edges of a
     picture of `shape` (unless the digit spans them), frames round it, a box drawn round
-    the digit and, if `neighbours` (a picture of one digit), parts of its neighbours."""
+    the digit and, given `edge_ink` (a picture of one digit: a piece's strongest ink in a
+    column of the picture), parts of its neighbours."""
     if len(pieces) < 2:
         return set()  # the only ink there is is the digit's
     lines = {p["label"] for p in pieces if _is_border_line(p, shape)}
@@ -1154,17 +1156,21 @@ def _border_junk(
         heaviest = max(rest, key=lambda p: p["mass"])
         rest = [p for p in rest if p["mass"] >= SPECK * heaviest["mass"]]  # dust spans nothing
         lines = {p["label"] for p in pieces if p["label"] in lines and not _spanned(p, rest)}
-        if neighbours:
-            cut = {p["label"] for p in rest if _a_neighbours_part(p, heaviest, shape[1])}
+        if edge_ink is not None:
+            cut = {p["label"] for p in rest if _a_neighbours_part(p, heaviest, shape[1], edge_ink)}
     return lines | frames | cut
 
 
-def _a_neighbours_part(piece: dict, digit: dict, width: int) -> bool:
-    """A piece cut by the picture's left or right edge that stands wholly beside the heaviest
-    piece, apart from it and lighter, where the heaviest has paper on both sides: the part
-    of a neighbouring digit that a crop from a line of writing (a record, a form, a cheque)
-    took in. A digit's own pieces overlap it side to side or nearly touch it (a 4 in two
-    strokes, a 5's bar); two whole digits cropped close both meet an edge."""
+def _a_neighbours_part(
+    piece: dict, digit: dict, width: int, edge_ink: Callable[[dict, int], float]
+) -> bool:
+    """A piece cut by the picture's left or right edge (its ink runs into the edge at full
+    strength, where a whole stroke cropped close meets it with its faint rim) that stands
+    wholly beside the heaviest piece, apart from it and lighter, where the heaviest has
+    paper on both sides: the part of a neighbouring digit that a crop from a line of
+    writing (a record, a form, a cheque) took in. A digit's own pieces overlap it side to
+    side or nearly touch it (a 4 in two strokes, a 5's bar); two whole digits cropped
+    close both meet an edge."""
     left, right = piece["box"][1], piece["box"][3]
     d_top, d_left, d_bottom, d_right = digit["box"]
     if piece is digit or piece["mass"] > NEIGHBOUR_MASS * digit["mass"]:
@@ -1173,10 +1179,12 @@ def _a_neighbours_part(piece: dict, digit: dict, width: int) -> bool:
     if d_left <= gap or width - d_right <= gap:
         return False
     if left == 0:
-        return right + gap <= d_left
-    if right == width:
-        return d_right + gap <= left
-    return False
+        beside, column = right + gap <= d_left, 0
+    elif right == width:
+        beside, column = d_right + gap <= left, width - 1
+    else:
+        return False
+    return beside and edge_ink(piece, column) >= NEIGHBOUR_CUT
 
 
 def clean(ink: np.ndarray, speck: float = SPECK, borders: bool = True) -> np.ndarray:
@@ -1228,7 +1236,17 @@ def _clean(
         full[at[0] + top :, at[1] + left :][: labels.shape[0], : labels.shape[1]] = labels
         return full
 
-    junk = _border_junk(pieces, shape, whole, neighbours) if borders else set()
+    def edge_ink(piece: dict, column: int) -> float:
+        """The piece's strongest ink in that column of the whole picture."""
+        col = column - at[1] - left
+        if not 0 <= col < labels.shape[1]:
+            return 0.0
+        mine = labels[:, col] == piece["label"]
+        return float(ink[top : top + labels.shape[0], left + col][mine].max(initial=0.0))
+
+    junk = (
+        _border_junk(pieces, shape, whole, edge_ink if neighbours else None) if borders else set()
+    )
     kept = [p for p in pieces if p["label"] not in junk] or pieces
     largest = max(p["mass"] for p in kept)
     kept = [p for p in kept if p["mass"] >= speck * largest]
