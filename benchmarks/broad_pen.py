@@ -18,10 +18,10 @@ import argparse
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from digitrec import load_predictor
-from digitrec.training.pen import _unit, find_unipen, held_out_writer, load_pen_digits
+from digitrec.training.pen import _unit, find_unipen, held_out_writer, load_pen_digits, paint
 
 CANVAS = 280
 HEIGHTS = (0.2, 0.3, 0.45, 0.6, 0.8)  # of the canvas: the pen path's height
@@ -30,24 +30,11 @@ HEIGHTS = (0.2, 0.3, 0.45, 0.6, 0.8)  # of the canvas: the pen path's height
 def draw(strokes, height: float, pen: float, rng: np.random.Generator) -> bytes:
     """The strokes drawn light on dark with a round pen, path `height` px high (narrowed to
     fit), anywhere on the canvas; PNG bytes."""
-    strokes = _unit(strokes)
-    points = np.concatenate(strokes)
-    lo, hi = points.min(0), points.max(0)
-    scale = min(height / (hi[1] - lo[1]), (CANVAS - pen - 4) / max(hi[0] - lo[0], 1e-6))
-    half = (hi - lo) * scale / 2 + pen / 2
-    centre = rng.uniform(half + 2, CANVAS - half - 2)
-    k = 2  # supersampling
-    picture = Image.new("L", (CANVAS * k, CANVAS * k), 0)
-    pencil = ImageDraw.Draw(picture)
-    r = pen * k / 2
-    for stroke in strokes:
-        q = ((stroke - (lo + hi) / 2) * scale + centre) * k
-        if len(q) > 1:
-            pencil.line([tuple(p) for p in q], fill=255, width=max(1, round(2 * r)))
-        for x, y in q:  # round caps and joins
-            pencil.ellipse([x - r, y - r, x + r, y + r], fill=255)
+    ink = paint(
+        _unit(strokes), CANVAS, height, pen, lambda half: rng.uniform(half + 2, CANVAS - half - 2)
+    )
     out = io.BytesIO()
-    picture.reduce(k).save(out, "PNG")
+    Image.fromarray(255 - ink).save(out, "PNG")
     return out.getvalue()
 
 

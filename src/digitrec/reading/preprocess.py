@@ -1389,13 +1389,10 @@ def fit_and_centre(
     h, w = crop.shape
     scale = min(box[0] / h, box[1] / w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    pad = 2 * FINE  # room for a thickened stroke
     fine = np.asarray(
         _float_image(crop).resize((size[0] * FINE, size[1] * FINE), Image.Resampling.BICUBIC)
     )
-    fine = np.clip(fine, 0.0, 1.0)
-    padded = np.zeros((fine.shape[0] + 2 * pad, fine.shape[1] + 2 * pad), fine.dtype)
-    padded[pad:-pad, pad:-pad] = fine  # np.pad, without its overhead
+    padded = _with_room(np.clip(fine, 0.0, 1.0))
     thinned = normalise_stroke(padded)
     fine = padded if thinned is padded else _refilled(thinned, (size[1] * FINE, size[0] * FINE))
     grown = fine.shape[1] // FINE, fine.shape[0] // FINE
@@ -1434,9 +1431,15 @@ def _refilled(fine: np.ndarray, box: tuple[int, int]) -> np.ndarray:
         return fine
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     big = np.asarray(_float_image(crop).resize(size, Image.Resampling.BILINEAR))
+    return _with_room(np.clip(big, 0.0, 1.0))
+
+
+def _with_room(fine: np.ndarray) -> np.ndarray:
+    """A digit at FINE scale with 2 FINE pixels of paper round it, room for a thickened
+    stroke (np.pad, without its overhead)."""
     pad = 2 * FINE
-    out = np.zeros((size[1] + 2 * pad, size[0] + 2 * pad), np.float32)
-    out[pad:-pad, pad:-pad] = np.clip(big, 0.0, 1.0)
+    out = np.zeros((fine.shape[0] + 2 * pad, fine.shape[1] + 2 * pad), fine.dtype)
+    out[pad:-pad, pad:-pad] = fine
     return out
 
 

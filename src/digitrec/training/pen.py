@@ -18,6 +18,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,15 +192,33 @@ def draw_pen(
     of the time) light on dark; its height, pen, place and (unless `plain`: the writer's
     strokes as they were) style drawn from rng."""
     strokes = _unit(strokes) if plain else _restyle(strokes, label, rng)
-    points = np.concatenate(strokes)
-    lo, hi = points.min(0), points.max(0)
     height = rng.uniform(0.3, 0.78) * size
     pen = height * math.exp(rng.uniform(math.log(0.05), math.log(0.25)))
+
+    def place(half: np.ndarray) -> np.ndarray:
+        centre = size / 2 + rng.uniform(-0.2, 0.2, 2) * size
+        return np.clip(centre, half + 2, size - half - 2)
+
+    ink = paint(strokes, size, height, pen, place)
+    return 255 - ink if rng.random() < 0.25 else ink
+
+
+def paint(
+    strokes: list[np.ndarray],
+    size: int,
+    height: float,
+    pen: float,
+    place: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """The strokes drawn dark on light, (size, size) uint8, anti-aliased (drawn at twice
+    the size and box-reduced), with a round pen `pen` px wide; their path `height` px high
+    (narrowed to fit the canvas), its box's centre where `place(half)` puts it (half: the
+    box's half size, pen included)."""
+    points = np.concatenate(strokes)
+    lo, hi = points.min(0), points.max(0)
     room = size - pen - 4
     scale = min(height / (hi[1] - lo[1]), room / max(hi[0] - lo[0], 1e-6))
-    half = (hi - lo) * scale / 2 + pen / 2
-    centre = size / 2 + rng.uniform(-0.2, 0.2, 2) * size
-    centre = np.clip(centre, half + 2, size - half - 2)
+    centre = place((hi - lo) * scale / 2 + pen / 2)
     k = 2  # supersampling
     picture = Image.new("L", (size * k, size * k), 255)
     draw = ImageDraw.Draw(picture)
@@ -210,8 +229,7 @@ def draw_pen(
             draw.line([tuple(p) for p in q], fill=0, width=max(1, round(2 * r)))
         for x, y in q:  # round caps and joins; a one-point stroke is a dot
             draw.ellipse([x - r, y - r, x + r, y + r], fill=0)
-    ink = np.asarray(picture.reduce(k), dtype=np.uint8)
-    return 255 - ink if rng.random() < 0.25 else ink
+    return np.asarray(picture.reduce(k), dtype=np.uint8)
 
 
 def pen_bank(path: str, sha256: str, n: int, seed: int, part: str) -> tuple[np.ndarray, np.ndarray]:
