@@ -384,6 +384,20 @@ def test_a_separator_drawn_with_a_pen_is_reported(predictor, mark, size, written
     assert reading.text == "1526" and reading.written == written
 
 
+@pytest.mark.parametrize("run", ["000", "4000"])
+def test_a_comma_beside_digits_written_into_each_other_is_reported(predictor, run):
+    """Digits overlapping are one piece of ink, and a comma weighs less than a twentieth of
+    it: it went as a speck before ("1000", not "1,000")."""
+    one = draw_number("1", margin=30)
+    ink = np.concatenate([one, draw_number(run, gap=-0.1, margin=30)], axis=1)
+    ink = np.pad(ink, ((0, 40), (0, 0)))
+    x, base, size = one.shape[1], 30 + 120, 30  # the comma: in the gap, its tail below the line
+    box = (x - 0.2 * size, base - 0.45 * size, x + 0.2 * size, base + 0.55 * size)
+    comma = draw_strokes([[(1.0, 0.0), (0.8, 0.5), (0.0, 1.0)]], max(ink.shape), 8, box)
+    reading = predictor.read_number(paper(np.maximum(ink, comma[: ink.shape[0], : ink.shape[1]])))
+    assert (reading.text, reading.written) == ("1" + run, "1," + run)
+
+
 def test_a_point_high_on_the_line_or_a_speck_is_no_mark(predictor):
     high = predictor.read_number(paper(with_separator("1526", ".", 10, low=-60)))
     speck = predictor.read_number(paper(with_separator("1526", ".", 3)))

@@ -110,6 +110,7 @@ COMMA = 1.3  # ... a comma if taller than this times its width, or reaching belo
 TAILED = 0.5  # ... a comma reaching below the line may be this tall (share of the digits')
 DOT = 0.05  # a round blob of ink, this share of the heaviest digit's height wide at least, is
 DOT_FILL = 0.5  # ... a point, not a speck, if it fills this share of its box (a pen's dot)
+COMMA_LONG, COMMA_FILL = 3.0, 0.3  # ... a comma if at most this times as tall as wide, this full
 BARS_TOP = 0.35  # the top of a piece where bars across it are counted (bars_on_top) ...
 BAR_SPAN = 0.7  # ... a bar: a row's stroke spanning this share of the piece's width
 # A slash before a closing dash or equals sign, as cheques end an amount (1500/-, 1500/=):
@@ -268,15 +269,15 @@ def _owners(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def _dot(d: _Digit, mass: dict, tallest: int) -> bool:
-    """Whether a light candidate is a point drawn with a pen: one round piece, DOT of the
-    tallest candidate's height wide at least, filling DOT_FILL of its box."""
+    """Whether a light candidate is a point or a comma drawn with a pen: one piece, DOT of
+    the tallest candidate's height wide at least; a point is round, filling DOT_FILL of its
+    box, a comma up to COMMA_LONG times as tall as wide, filling COMMA_FILL of it."""
     h, w = d.bottom - d.top, d.right - d.left
-    return (
-        len(d.members) == 1
-        and min(h, w) >= DOT * tallest
-        and max(h, w) <= 2 * min(h, w)
-        and mass[d.members[0]] >= DOT_FILL * h * w
-    )
+    if len(d.members) != 1 or min(h, w) < DOT * tallest:
+        return False
+    fill = mass[d.members[0]] / (h * w)
+    point = max(h, w) <= 2 * min(h, w) and fill >= DOT_FILL
+    return point or (w <= h <= COMMA_LONG * w and fill >= COMMA_FILL)
 
 
 def _without_specks(digits: list[_Digit], pieces: list[dict]) -> list[_Digit]:
