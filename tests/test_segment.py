@@ -398,6 +398,38 @@ def test_a_comma_beside_digits_written_into_each_other_is_reported(predictor, ru
     assert (reading.text, reading.written) == ("1" + run, "1," + run)
 
 
+def touching_comma(first: str, rest: str, into: int) -> np.ndarray:
+    """draw_number(first) and draw_number(rest) side by side with a comma between them whose
+    head runs `into` px into the foot of `rest`'s first digit, its tail below the line."""
+    before = draw_number(first, margin=30)
+    ink = np.concatenate([before, draw_number(rest, margin=30)], axis=1)
+    ink = np.pad(ink, ((0, 40), (0, 0)))
+    x, base, size = before.shape[1] + 30 + into, 30 + 120, 36
+    box = (x - 0.4 * size, base - 0.45 * size, x, base + 0.55 * size)
+    comma = draw_strokes([[(1.0, 0.0), (0.8, 0.5), (0.0, 1.0)]], max(ink.shape), 10, box)
+    return np.maximum(ink, comma[: ink.shape[0], : ink.shape[1]])
+
+
+@pytest.mark.parametrize("first, rest, into", [("1", "000", 12), ("3", "800", 6), ("7", "000", 12)])
+def test_a_comma_run_into_the_next_digit_is_a_separator(predictor, first, rest, into):
+    """The digit with the comma's head and tail was refused ("1?00") before."""
+    reading = predictor.read_number(paper(touching_comma(first, rest, into)))
+    assert (reading.text, reading.written) == (first + rest, f"{first},{rest}")
+
+
+@pytest.mark.parametrize("text, k", [("174", 1), ("3747", 1), ("147", 2)])
+def test_a_seven_whose_stem_runs_below_the_line_has_no_comma(predictor, text, k):
+    """The foot of a 7 below the line, at the left end of the digit, is where a comma's
+    tail run into it would be: a 7 read surely keeps it."""
+    ink = np.pad(draw_number(text, margin=30), ((0, 60), (0, 0)))
+    left = int(30 + k * 0.8 * 120) - 4  # digit k's box, 0.55 of the height wide, gaps 0.25
+    right, drop = left + 66 + 8, 40
+    ink[drop:, left:right] = ink[:-drop, left:right].copy()
+    ink[:drop, left:right] = 0.0
+    reading = predictor.read_number(paper(ink))
+    assert (reading.text, reading.written) == (text, text)
+
+
 def test_a_point_high_on_the_line_or_a_speck_is_no_mark(predictor):
     high = predictor.read_number(paper(with_separator("1526", ".", 10, low=-60)))
     speck = predictor.read_number(paper(with_separator("1526", ".", 3)))

@@ -110,6 +110,11 @@ COMMA = 1.3  # ... a comma if taller than this times its width, or reaching belo
 TAILED = 0.5  # ... a comma reaching below the line may be this tall (share of the digits')
 DOT = 0.05  # a round blob of ink, this share of the heaviest digit's height wide at least, is
 DOT_FILL = 0.5  # ... a point, not a speck, if it fills this share of its box (a pen's dot)
+# a comma run into a digit: ink below the line by this share of the digits' height, ...
+TAIL_BELOW = 0.12
+TAIL_WIDE = 0.3  # ... no wider than this share of it
+TAIL_END = 0.15  # ... reaching to within this share of it of the digit's left or right end
+TAIL_HEAD = 0.2  # ... taken off with its head: up to this share of it over the line and beside
 COMMA_LONG, COMMA_FILL = 3.0, 0.3  # ... a comma if at most this times as tall as wide, this full
 BARS_TOP = 0.35  # the top of a piece where bars across it are counted (bars_on_top) ...
 BAR_SPAN = 0.7  # ... a bar: a row's stroke spanning this share of the piece's width
@@ -905,15 +910,19 @@ def _one_stroke(ink: np.ndarray) -> bool:
     return not inked.any() or float((strokes[inked] >= 2).mean()) < ONE_STROKE
 
 
-def _marks(line: list[_Digit], ink: np.ndarray, owners: np.ndarray) -> dict[int, str]:
-    """The marks of a line: index -> ',', '.', '-' or '='."""
+def _marks(
+    line: list[_Digit], ink: np.ndarray, owners: np.ndarray
+) -> tuple[dict[int, str], int, float]:
+    """The marks of a line (index -> ',', '.', '-' or '='), its digits' height (its
+    tallest candidate's that is no dash; 0 if all are) and its baseline (where most of its
+    big candidates end)."""
     flat = [
         d.bottom - d.top <= FLAT * (d.right - d.left) and _one_stroke(d.ink(ink, owners))
         for d in line
     ]
     tall = [d for d, f in zip(line, flat, strict=True) if not f]
     if not tall:
-        return {i: "-" for i in range(len(line))}
+        return {i: "-" for i in range(len(line))}, 0, 0.0
     tallest = max(d.bottom - d.top for d in tall)
     big = [d.bottom for d in tall if d.bottom - d.top >= 0.6 * tallest]
     baseline = float(np.median(big))
@@ -924,7 +933,50 @@ def _marks(line: list[_Digit], ink: np.ndarray, owners: np.ndarray) -> dict[int,
         mark = _mark(d, line, tall, f or equals, tallest, baseline)
         if mark:
             out[i] = "=" if equals else mark
-    return out
+    return out, tallest, baseline
+
+
+def _comma_tail(
+    ink: np.ndarray, base: float, height: int, score: Score
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+    """A comma run into a digit (its head touching the digit's foot, its tail below the
+    line): `ink` is the digit's, `base` the line's baseline in it, `height` the line's digit
+    height. The tail is ink below the line by TAIL_BELOW of the height, no wider than
+    TAIL_WIDE of it, at either end of the digit. The comma is taken off with a corner of the
+    digit's box round its tail (up to TAIL_HEAD of the height over the line and past the
+    tail: its head), the corner that reads best, when the digit is not read surely with it
+    and is without it. Returns the digit's ink less the comma, the comma's ink and where it
+    lies in `ink` (left, top); None if there is none."""
+    h, w = ink.shape
+    zone = int(np.ceil(base + TAIL_BELOW * height))
+    if zone >= h or w > WIDE * height:
+        return None
+    cols = np.flatnonzero((ink[zone:] > STROKE).any(axis=0))
+    if len(cols) == 0 or cols[-1] - cols[0] + 1 > TAIL_WIDE * height:
+        return None
+    at_left = cols[0] <= TAIL_END * height
+    if not at_left and cols[-1] < w - 1 - TAIL_END * height:
+        return None  # under the middle of the digit: its own stroke, not a comma
+    corners, tries = [], []
+    for up in (0.0, TAIL_HEAD / 2, TAIL_HEAD):
+        for past in (0.0, TAIL_HEAD / 2, TAIL_HEAD):
+            top = max(0, int(base - up * height))
+            x0 = cols[0] - (0 if at_left else int(past * height))
+            x1 = cols[-1] + 1 + (int(past * height) if at_left else 0)
+            x0, x1 = max(0, x0), min(w, x1)
+            trimmed = ink.copy()
+            trimmed[top:, x0:x1] = 0.0
+            kept = crop_to_ink(trimmed, 0.0)
+            if kept is not None:
+                corners.append((trimmed, ink[top:, x0:x1], (x0, top)))
+                tries.append(kept[0])
+    if not tries:
+        return None
+    readings = score([ink, *tries])
+    best = int(np.argmax(readings[1:]))
+    if readings[0] >= SURE or readings[1 + best] < SURE:
+        return None
+    return corners[best]
 
 
 def _closing_slash(line: list[_Digit], found: dict[int, str], ink, owners) -> dict[int, str]:
@@ -1191,7 +1243,7 @@ def segment(
     lines = []
     for line in _lines(candidates):
         _check(stop)
-        found = _marks(line, ink, owners)
+        found, height, base = _marks(line, ink, owners)
         found.update(_closing_slash(line, found, ink, owners))
         digits = [d for i, d in enumerate(line) if i not in found and not d.dot]
         if score and digits:
@@ -1200,6 +1252,13 @@ def segment(
         for d in digits:
             _check(stop)
             digit_ink, left, top = d.cut(ink, owners)
+            tail = score and height and _comma_tail(digit_ink, base - top, height, score)
+            if tail:
+                digit_ink, comma, (x, y) = tail
+                box = (left + x, top + y, left + x + comma.shape[1], top + y + comma.shape[0])
+                segments.append(Segment(box, comma, mark=","))
+                digit_ink, dx, dy = crop_to_ink(digit_ink, 0.0)
+                left, top = left + dx, top + dy
             h, w = digit_ink.shape
             parts: Parts = [(digit_ink, 0, 0)]
             readings: list[np.ndarray | None] = [None]
