@@ -4,6 +4,7 @@
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
         [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
         [--frame box|comb] [--sign dash|equals|slash|dollar|rupee|euro] [--separators]
+        [--cents]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -34,6 +35,11 @@ them; the signs are drawn by our code.
 `--separators`: the same digits, numbers of 4 digits or more written with thousands
 separators (1,526,000 or 1.526.000: commas or points, one kind a number, drawn by our code
 in a gap widened by 24-48 px).
+
+`--cents`: the same numbers with their cents after them, as cheques write an amount: two
+more of the writer's digits, 0.5-0.65 of their size, raised (their tops near the tallest
+digit's top), 20-40 px after the number and 5-20 px apart (placed by our code); they are
+read as two more digits.
 
 Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
 whole-number exact match (of the digits), digit count right, and of the numbers with the
@@ -237,6 +243,29 @@ def with_sign(ink: np.ndarray, sign: str, rng: np.random.Generator) -> np.ndarra
     return out
 
 
+def with_cents(ink: np.ndarray, cents: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """A composed number with its cents after it (see --cents): `cents` are the two digits'
+    ink, cropped; the paper grows to hold them."""
+    scale = rng.uniform(0.5, 0.65)
+    small = []
+    for c in cents:
+        size = (max(1, round(c.shape[1] * scale)), max(1, round(c.shape[0] * scale)))
+        out = Image.fromarray(c.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)
+        small.append(np.clip(np.asarray(out), 0.0, 1.0))
+    rows = np.flatnonzero((ink > 0.5).any(axis=1))
+    cols = np.flatnonzero((ink > 0.5).any(axis=0))
+    left = int(cols[-1]) + int(rng.integers(20, 41))
+    apart = int(rng.integers(5, 21))
+    top = max(0, int(rows[0]) + int(rng.integers(-5, 11)))
+    width = left + small[0].shape[1] + apart + small[1].shape[1] + MARGIN
+    out = np.pad(ink, ((0, 0), (0, max(0, width - ink.shape[1]))))
+    for c in small:
+        region = out[top : top + c.shape[0], left : left + c.shape[1]]
+        np.maximum(region, c[: region.shape[0], : region.shape[1]], out=region)
+        left += c.shape[1] + apart
+    return out
+
+
 def guide_line(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A composed number with a guide line along its digits' bottoms (see --guide), tilted
     by a slope within GUIDE_SLOPE; the paper grows to hold it."""
@@ -355,22 +384,29 @@ def numbers(
     frame: str | None = None,
     sign: str | None = None,
     separators: bool = False,
+    cents: bool = False,
 ) -> list[tuple[bytes, str]]:
     """n numbers of a kind: (PNG bytes, the number as written: its digits, and its thousands
     separators if `separators`), with a guide line under each if `guide`, in a frame ("box",
-    "comb") if `frame`, with a sign (with_sign) if `sign` (the same numbers otherwise)."""
+    "comb") if `frame`, with a sign (with_sign) if `sign`, with raised cents (with_cents) if
+    `cents` (the same numbers otherwise)."""
     stream = [seed, list(KINDS).index(kind)]
     rng = np.random.default_rng(stream)
     lines = np.random.default_rng([*stream, 1])  # the digits' own apart
     frames = np.random.default_rng([*stream, 2])
     signs = np.random.default_rng([*stream, 3])
     marks = np.random.default_rng([*stream, 4]) if separators else None
+    money = np.random.default_rng([*stream, 5])
     names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
     out = []
     for i in range(n):
         samples = writers[names[int(rng.integers(len(names)))]]
         length = int(rng.integers(LENGTHS[0], LENGTHS[1] + 1))
         _, ink, written = one_number(samples, length, kind, rng, frame, frames, marks)
+        if cents:
+            two = [samples[j] for j in money.choice(len(samples), 2, replace=False)]
+            ink = with_cents(ink, [_ink_crop(p) for _, p in two], money)
+            written += "".join(str(d) for d, _ in two)
         if sign:
             ink = with_sign(ink, sign, signs)
         if guide:
@@ -525,6 +561,11 @@ def main(argv=None) -> int:
         help="thousands separators (1,526 or 1.526) in numbers of 4 digits or more",
     )
     ap.add_argument(
+        "--cents",
+        action="store_true",
+        help="raised cents after every number: two more digits, small, level with its top",
+    )
+    ap.add_argument(
         "--writers",
         choices=("dev", "held-out"),
         default="dev",
@@ -552,10 +593,18 @@ def main(argv=None) -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind in args.kinds.split(","):
         cases = numbers(
-            kind, args.n, args.seed, writers, args.guide, args.frame, args.sign, args.separators
+            kind,
+            args.n,
+            args.seed,
+            writers,
+            args.guide,
+            args.frame,
+            args.sign,
+            args.separators,
+            args.cents,
         )
         marks = ("guide" if args.guide else None, args.frame, args.sign)
-        marks += ("separators" if args.separators else None,)
+        marks += ("separators" if args.separators else None, "cents" if args.cents else None)
         name = kind + "".join(f"+{m}" for m in marks if m)
         r = measure(predictor, cases, args.failures, name)
         results["kinds"][name] = r

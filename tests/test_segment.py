@@ -225,6 +225,24 @@ def test_digits_each_read_surely_are_not_read_joined_wider_than_a_digit():
     assert sorted(asked) == [12, 12, 26, 36, 36]
 
 
+def test_short_digits_each_read_surely_are_not_read_joined():
+    """A cheque's raised cents, half the height of the digits before them and touching each
+    other's box: each read surely, they were read joined as one digit (their shortness
+    counted as doubt against the sureness)."""
+    ink = np.zeros((80, 200), np.float32)
+    labels = np.zeros((80, 200), np.int32)
+    boxes = [(10, 10, 70, 46), (10, 50, 70, 86), (10, 100, 40, 118), (10, 118, 40, 136)]
+    for t, left, b, r in boxes:  # two digits 60 px tall, then two 30 px tall
+        ink[t:b, left:r], labels[t:b, left:r] = 1.0, left
+    line = [_Digit(box, [box[1]]) for box in boxes]
+
+    def score(pieces):  # each alone read surely; the two short ones joined read better
+        return [0.999 if p.shape[1] == 36 and p.shape[0] == 30 else 0.95 for p in pieces]
+
+    merged = _merge_broken(line, ink, labels, score)
+    assert [d.members for d in merged] == [[10], [50], [100], [118]]
+
+
 def test_a_short_stray_stroke_joins_the_digit_it_lies_over_not_the_next_one():
     """A 6 whose stem came off above its loop, then another digit: the next digit reads
     as well with the stem as without it, but the stem belongs over the loop it lies on."""

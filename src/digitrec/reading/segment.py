@@ -57,8 +57,8 @@ JOIN_WIDE = 1.15  # ... but not pieces each read surely, joined wider than this 
 MAX_PIECES = 3  # the most pieces of ink joined into one digit
 PART_HEIGHT = 0.6  # a digit cut from a piece stands at least this share of its height
 GAP_SCALE = 0.25  # joining pieces across a gap of this share of their height costs a factor e
-SHORT = 0.6  # digits on a line are of a size: one shorter than this share of the line's
-# tallest is less likely a digit of its own than a piece of one (a 9's loop, a 6's stem)
+SHORT = 0.6  # digits on a line are of a size: one shorter than this share of its neighbours
+# is less likely a digit of its own than a piece of one (a 9's loop, a 6's stem)
 
 # Bounded work: a picture with more pieces than this (after dust) is too busy to be numbers
 BUSY_PIECES = 400
@@ -1114,28 +1114,32 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
             joined.close, joined.gaps = close, gaps
     if not runs:
         return line
-    tallest = max(d.bottom - d.top for d in line)
+    heights = [d.bottom - d.top for d in line]
 
-    def likely(d: _Digit, confidence: float) -> float:
-        """How likely a candidate is one digit: its confidence, less if it is short or its
-        pieces stand apart (a stray stroke is nearer the digit it belongs to)."""
+    def likely(d: _Digit, confidence: float, i: int, j: int) -> float:
+        """How likely pieces i..j-1, joined as `d`, are one digit: its confidence, less if
+        it is short beside its taller neighbour or its pieces stand apart (a stray stroke
+        is nearer the digit it belongs to). Beside its neighbours, not the line's tallest:
+        a cheque's raised cents are two small digits, and the second stands beside the
+        first, so that two read apart are not judged short twice to once joined."""
         height = d.bottom - d.top
-        short = min(1.0, height / (SHORT * tallest))
+        beside = [heights[k] for k in (i - 1, j) if 0 <= k < len(line)]
+        short = min(1.0, height / (SHORT * max(beside))) if beside else 1.0
         return confidence * short * short * np.exp(-d.gaps / (GAP_SCALE * height))
 
-    alone = [
-        likely(d, c) for d, c in zip(line, score([d.ink(ink, owners) for d in line]), strict=True)
-    ]
+    confidences = score([d.ink(ink, owners) for d in line])
+    alone = [likely(d, c, i, i + 1) for i, (d, c) in enumerate(zip(line, confidences, strict=True))]
     # only runs that may be joined are read: pieces that nearly touch, or one unreadable;
-    # pieces each read surely, that joined would be wider than a digit, are digits apart
+    # pieces each read surely (however short: a cheque's raised cents), that joined would
+    # be wider than a digit, are digits apart
     runs = {
         (i, j): d
         for (i, j), d in runs.items()
-        if min(alone[i:j]) < SURE
+        if min(confidences[i:j]) < SURE
         or (d.close and d.right - d.left <= JOIN_WIDE * (d.bottom - d.top))
     }
     together = {
-        key: likely(d, c)
+        key: likely(d, c, *key)
         for (key, d), c in zip(
             runs.items(), score([d.ink(ink, owners) for d in runs.values()]), strict=True
         )
