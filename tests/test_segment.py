@@ -243,6 +243,24 @@ def test_short_digits_each_read_surely_are_not_read_joined():
     assert [d.members for d in merged] == [[10], [50], [100], [118]]
 
 
+def test_a_small_digit_beside_a_big_one_is_not_read_into_it():
+    """A cheque's raised cent (a 1) 3 px after the amount's last digit (a 9): each
+    read surely, and the two joined read as the 9 surely too; a small piece read surely
+    wholly beside a big one is a digit of its own, not a stroke come off it."""
+    ink = np.zeros((80, 120), np.float32)
+    labels = np.zeros((80, 120), np.int32)
+    boxes = [(10, 10, 70, 46), (10, 49, 40, 57)]  # a 9 60 px tall, a 1 30 px tall, 3 px on
+    for t, left, b, r in boxes:
+        ink[t:b, left:r], labels[t:b, left:r] = 1.0, left
+    line = [_Digit(box, [box[1]]) for box in boxes]
+
+    def score(pieces):
+        return [{36: 0.97, 8: 0.999}.get(p.shape[1], 0.99) for p in pieces]
+
+    merged = _merge_broken(line, ink, labels, score)
+    assert [d.members for d in merged] == [[10], [49]]
+
+
 def test_a_short_stray_stroke_joins_the_digit_it_lies_over_not_the_next_one():
     """A 6 whose stem came off above its loop, then another digit: the next digit reads
     as well with the stem as without it, but the stem belongs over the loop it lies on."""

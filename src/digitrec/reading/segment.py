@@ -1129,14 +1129,30 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
 
     confidences = score([d.ink(ink, owners) for d in line])
     alone = [likely(d, c, i, i + 1) for i, (d, c) in enumerate(zip(line, confidences, strict=True))]
+
     # only runs that may be joined are read: pieces that nearly touch, or one unreadable;
     # pieces each read surely (however short: a cheque's raised cents), that joined would
     # be wider than a digit, are digits apart
+    def beside(k: int) -> bool:
+        """Whether pieces k and k+1 are two digits: each read surely, one short beside the
+        other, wholly apart from it left to right (a small digit raised beside a big one:
+        a cheque's cents; a stroke come off a digit lies over it or under it)."""
+        a, b = line[k], line[k + 1]
+        ha, hb = a.bottom - a.top, b.bottom - b.top
+        return (
+            b.left > a.right
+            and min(confidences[k], confidences[k + 1]) >= SURE
+            and min(ha, hb) < SHORT * max(ha, hb)
+        )
+
     runs = {
         (i, j): d
         for (i, j), d in runs.items()
-        if min(confidences[i:j]) < SURE
-        or (d.close and d.right - d.left <= JOIN_WIDE * (d.bottom - d.top))
+        if (
+            min(confidences[i:j]) < SURE
+            or (d.close and d.right - d.left <= JOIN_WIDE * (d.bottom - d.top))
+        )
+        and not any(beside(k) for k in range(i, j - 1))
     }
     together = {
         key: likely(d, c, *key)
