@@ -949,8 +949,8 @@ def _comma_tail(
     lies in `ink` (left, top); None if there is none."""
     h, w = ink.shape
     zone = int(np.ceil(base + TAIL_BELOW * height))
-    if zone >= h or w > WIDE * height:
-        return None
+    if not 0 < zone < h or w > WIDE * height:
+        return None  # nothing below the line, or all of it (not a digit on the line)
     cols = np.flatnonzero((ink[zone:] > STROKE).any(axis=0))
     if len(cols) == 0 or cols[-1] - cols[0] + 1 > TAIL_WIDE * height:
         return None
@@ -1123,28 +1123,27 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
         a cheque's raised cents are two small digits, and the second stands beside the
         first, so that two read apart are not judged short twice to once joined."""
         height = d.bottom - d.top
-        beside = [heights[k] for k in (i - 1, j) if 0 <= k < len(line)]
-        short = min(1.0, height / (SHORT * max(beside))) if beside else 1.0
+        around = [heights[k] for k in (i - 1, j) if 0 <= k < len(line)]
+        short = min(1.0, height / (SHORT * max(around))) if around else 1.0
         return confidence * short * short * np.exp(-d.gaps / (GAP_SCALE * height))
 
     confidences = score([d.ink(ink, owners) for d in line])
     alone = [likely(d, c, i, i + 1) for i, (d, c) in enumerate(zip(line, confidences, strict=True))]
 
-    # only runs that may be joined are read: pieces that nearly touch, or one unreadable;
-    # pieces each read surely (however short: a cheque's raised cents), that joined would
-    # be wider than a digit, are digits apart
-    def beside(k: int) -> bool:
+    def apart(k: int) -> bool:
         """Whether pieces k and k+1 are two digits: each read surely, one short beside the
         other, wholly apart from it left to right (a small digit raised beside a big one:
         a cheque's cents; a stroke come off a digit lies over it or under it)."""
         a, b = line[k], line[k + 1]
-        ha, hb = a.bottom - a.top, b.bottom - b.top
         return (
             b.left > a.right
             and min(confidences[k], confidences[k + 1]) >= SURE
-            and min(ha, hb) < SHORT * max(ha, hb)
+            and min(heights[k], heights[k + 1]) < SHORT * max(heights[k], heights[k + 1])
         )
 
+    # only runs that may be joined are read: pieces that nearly touch, or one unreadable;
+    # pieces each read surely (however short: a cheque's raised cents), that joined would
+    # be wider than a digit, are digits apart
     runs = {
         (i, j): d
         for (i, j), d in runs.items()
@@ -1152,7 +1151,7 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
             min(confidences[i:j]) < SURE
             or (d.close and d.right - d.left <= JOIN_WIDE * (d.bottom - d.top))
         )
-        and not any(beside(k) for k in range(i, j - 1))
+        and not any(apart(k) for k in range(i, j - 1))
     }
     together = {
         key: likely(d, c, *key)
