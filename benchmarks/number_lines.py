@@ -4,7 +4,7 @@
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
         [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
         [--frame box|comb] [--sign dash|equals|slash|dollar|rupee|euro] [--separators]
-        [--cents]
+        [--cents [raised|underlined]]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -39,7 +39,8 @@ in a gap widened by 24-48 px).
 `--cents`: the same numbers with their cents after them, as cheques write an amount: two
 more of the writer's digits, 0.5-0.65 of their size, raised (their tops near the tallest
 digit's top), 20-40 px after the number and 5-20 px apart (placed by our code); they are
-read as two more digits.
+read as two more digits. `--cents underlined`: with a line 3-6 px thick 2-8 px under them,
+as many write cents.
 
 Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
 whole-number exact match (of the digits), digit count right, and of the numbers with the
@@ -243,9 +244,12 @@ def with_sign(ink: np.ndarray, sign: str, rng: np.random.Generator) -> np.ndarra
     return out
 
 
-def with_cents(ink: np.ndarray, cents: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+def with_cents(
+    ink: np.ndarray, cents: list[np.ndarray], rng: np.random.Generator, underlined: bool = False
+) -> np.ndarray:
     """A composed number with its cents after it (see --cents): `cents` are the two digits'
-    ink, cropped; the paper grows to hold them."""
+    ink, cropped; `underlined`: a line 3-6 px thick 2-8 px under them, from 4 px before the
+    first to 4 px past the second. The paper grows to hold them."""
     scale = rng.uniform(0.5, 0.65)
     small = []
     for c in cents:
@@ -259,10 +263,15 @@ def with_cents(ink: np.ndarray, cents: list[np.ndarray], rng: np.random.Generato
     top = max(0, int(rows[0]) + int(rng.integers(-5, 11)))
     width = left + small[0].shape[1] + apart + small[1].shape[1] + MARGIN
     out = np.pad(ink, ((0, 0), (0, max(0, width - ink.shape[1]))))
+    start = left
     for c in small:
         region = out[top : top + c.shape[0], left : left + c.shape[1]]
         np.maximum(region, c[: region.shape[0], : region.shape[1]], out=region)
         left += c.shape[1] + apart
+    if underlined:
+        thick = int(rng.integers(3, 7))
+        below = top + max(c.shape[0] for c in small) + int(rng.integers(2, 9))
+        out[below : below + thick, start - 4 : left - apart + 4] = 1.0
     return out
 
 
@@ -384,12 +393,12 @@ def numbers(
     frame: str | None = None,
     sign: str | None = None,
     separators: bool = False,
-    cents: bool = False,
+    cents: str | None = None,
 ) -> list[tuple[bytes, str]]:
     """n numbers of a kind: (PNG bytes, the number as written: its digits, and its thousands
     separators if `separators`), with a guide line under each if `guide`, in a frame ("box",
     "comb") if `frame`, with a sign (with_sign) if `sign`, with raised cents (with_cents) if
-    `cents` (the same numbers otherwise)."""
+    `cents` ("raised", or "underlined"; the same numbers otherwise)."""
     stream = [seed, list(KINDS).index(kind)]
     rng = np.random.default_rng(stream)
     lines = np.random.default_rng([*stream, 1])  # the digits' own apart
@@ -405,7 +414,7 @@ def numbers(
         _, ink, written = one_number(samples, length, kind, rng, frame, frames, marks)
         if cents:
             two = [samples[j] for j in money.choice(len(samples), 2, replace=False)]
-            ink = with_cents(ink, [_ink_crop(p) for _, p in two], money)
+            ink = with_cents(ink, [_ink_crop(p) for _, p in two], money, cents == "underlined")
             written += "".join(str(d) for d, _ in two)
         if sign:
             ink = with_sign(ink, sign, signs)
@@ -562,8 +571,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--cents",
-        action="store_true",
-        help="raised cents after every number: two more digits, small, level with its top",
+        nargs="?",
+        const="raised",
+        choices=("raised", "underlined"),
+        help="raised cents after every number: two more digits, small, level with its top "
+        "(underlined: a line under them)",
     )
     ap.add_argument(
         "--writers",
@@ -604,7 +616,8 @@ def main(argv=None) -> int:
             args.cents,
         )
         marks = ("guide" if args.guide else None, args.frame, args.sign)
-        marks += ("separators" if args.separators else None, "cents" if args.cents else None)
+        cents = {"raised": "cents", "underlined": "cents_"}.get(args.cents)
+        marks += ("separators" if args.separators else None, cents)
         name = kind + "".join(f"+{m}" for m in marks if m)
         r = measure(predictor, cases, args.failures, name)
         results["kinds"][name] = r

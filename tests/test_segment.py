@@ -474,6 +474,32 @@ def test_a_point_high_on_the_line_or_a_speck_is_no_mark(predictor):
     assert {r.written for r in (high, speck, last)} == {"1526"}
 
 
+def underlined_cents(amount: str, cents: str, drop: int) -> np.ndarray:
+    """draw_number(amount) with its cents after it, half as tall and raised to its top, and
+    a line 4 px thick `drop` px under them, as many write cents on a cheque."""
+    big = draw_number(amount, margin=30)
+    small = draw_number(cents, height=60, pen=6, gap=0.2, margin=10)
+    ink = np.pad(big, ((0, 0), (0, small.shape[1] + 10)))
+    x, y = big.shape[1] - 10, 20
+    ink[y : y + small.shape[0], x : x + small.shape[1]] = np.maximum(
+        ink[y : y + small.shape[0], x : x + small.shape[1]], small
+    )
+    line = y + 10 + 60 + drop
+    ink[line : line + 4, x + 4 : x + small.shape[1] - 4] = 1.0
+    return ink
+
+
+@pytest.mark.parametrize(
+    "amount, cents, drop",
+    [("1500", "25", 6), ("1500", "00", 4), ("2300", "75", 3), ("48", "99", 6)],
+)
+def test_a_line_under_raised_cents_is_no_digit_and_no_mark(predictor, amount, cents, drop):
+    """The line, shorter than the amount's digits are tall, was read with the cents
+    ("1500?5", "15000?", "230015"); spanning narrow digits, it is no dash between them."""
+    reading = predictor.read_number(paper(underlined_cents(amount, cents, drop)))
+    assert (reading.text, reading.written) == (amount + cents, amount + cents)
+
+
 def empty_cell(line: int = 3, double: int = 0, angle: float = 0.0) -> np.ndarray:
     """A form's cell with nothing written in it: a 160 px box (two, `double` px apart, if
     given), turned by `angle` degrees, on white paper."""

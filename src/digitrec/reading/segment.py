@@ -115,6 +115,7 @@ TAIL_BELOW = 0.12
 TAIL_WIDE = 0.3  # ... no wider than this share of it
 TAIL_END = 0.15  # ... reaching to within this share of it of the digit's left or right end
 TAIL_HEAD = 0.2  # ... taken off with its head: up to this share of it over the line and beside
+UNDERLINE = "_"  # what _mark says of a line under (or over) digits: dropped, not reported
 COMMA_LONG, COMMA_FILL = 3.0, 0.3  # ... a comma if at most this times as tall as wide, this full
 BARS_TOP = 0.35  # the top of a piece where bars across it are counted (bars_on_top) ...
 BAR_SPAN = 0.7  # ... a bar: a row's stroke spanning this share of the piece's width
@@ -244,8 +245,11 @@ def _digits_from_pieces(pieces: list[dict]) -> list[_Digit]:
     # a flat piece just above or below another that it overlaps at all is its bar (a 5's
     # flag drawn out to the right), whatever the share of the overlap; not a rule under
     # several digits
-    bar = (flatter <= BAR_HEIGHT * taller) & (x_overlap > 0) & (longer <= BAR_LENGTH * taller)
-    near = x_overlap >= SAME_DIGIT_X * np.minimum(w[:, None], w)
+    flat = flatter <= BAR_HEIGHT * taller
+    bar = flat & (x_overlap > 0) & (longer <= BAR_LENGTH * taller)
+    # ... and a flat piece longer than that under or over a shorter one is a line drawn
+    # under it (raised cents underlined), not part of it
+    near = (x_overlap >= SAME_DIGIT_X * np.minimum(w[:, None], w)) & ~(flat & ~bar)
     join = (bar | near) & (gap <= SAME_DIGIT_GAP * taller)
     return [
         _Digit(
@@ -880,12 +884,18 @@ def _mark(
 ) -> str | None:
     """Whether a candidate is a mark between digits rather than a digit: a dash (`flat`, and
     beside the line's `tall` candidates rather than over or under one: another dash may lie
-    over it, in an equals sign), or a dot or a comma (small, low on the line)."""
+    over it, in an equals sign), or a dot or a comma (small, low on the line); or a line
+    under or over digits (UNDERLINE: `flat`, spanning two of them or more wholly)."""
     h, w = d.bottom - d.top, d.right - d.left
     if flat:
-        beside = all(
-            _overlap(d.left, d.right, o.left, o.right) < 0.3 * w for o in tall if o is not d
-        )
+        over = [o for o in tall if o is not d and _overlap(d.left, d.right, o.left, o.right) > 0]
+        # a line under or over two digits or more, each of them wholly: no digit, no mark
+        spans = [o for o in over if d.left <= o.left and o.right <= d.right]
+        if len(spans) >= 2 and (
+            all(d.top >= o.bottom for o in spans) or all(d.bottom <= o.top for o in spans)
+        ):
+            return UNDERLINE
+        beside = all(_overlap(d.left, d.right, o.left, o.right) < 0.3 * w for o in over)
         return "-" if beside else None
     tailed = d.bottom > baseline + 0.15 * tallest  # a comma's tail, below the line
     if len(line) < 2 or h > (TAILED if tailed else MARK_SIZE) * tallest or w > MARK_SIZE * tallest:
@@ -1263,8 +1273,10 @@ def segment(
     for line in _lines(candidates):
         _check(stop)
         found, height, base = _marks(line, ink, owners)
+        under = {i for i, mark in found.items() if mark == UNDERLINE}
+        found = {i: mark for i, mark in found.items() if i not in under}
         found.update(_closing_slash(line, found, ink, owners))
-        digits = [d for i, d in enumerate(line) if i not in found and not d.dot]
+        digits = [d for i, d in enumerate(line) if i not in found.keys() | under and not d.dot]
         if score and digits:
             digits = _merge_broken(digits, ink, owners, score)
         segments = []
