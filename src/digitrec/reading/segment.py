@@ -948,15 +948,16 @@ def _marks(
 
 def _comma_tail(
     ink: np.ndarray, base: float, height: int, score: Score
-) -> tuple[np.ndarray, np.ndarray, tuple[int, int]] | None:
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int], float] | None:
     """A comma run into a digit (its head touching the digit's foot, its tail below the
     line): `ink` is the digit's, `base` the line's baseline in it, `height` the line's digit
     height. The tail is ink below the line by TAIL_BELOW of the height, no wider than
     TAIL_WIDE of it, at either end of the digit. The comma is taken off with a corner of the
     digit's box round its tail (up to TAIL_HEAD of the height over the line and past the
-    tail: its head), the corner that reads best, when the digit is not read surely with it
-    and is without it. Returns the digit's ink less the comma, the comma's ink and where it
-    lies in `ink` (left, top); None if there is none."""
+    tail: its head), the corner that reads best, when the digit is read surely without it
+    (callers look for one only in a digit not read surely with it). Returns the digit's ink
+    less the comma, the comma's ink, where it lies in `ink` (left, top) and the digit's
+    confidence without it; None if there is none."""
     h, w = ink.shape
     zone = int(np.ceil(base + TAIL_BELOW * height))
     if not 0 < zone < h or w > WIDE * height:
@@ -982,11 +983,11 @@ def _comma_tail(
                 tries.append(kept[0])
     if not tries:
         return None
-    readings = score([ink, *tries])
-    best = int(np.argmax(readings[1:]))
-    if readings[0] >= SURE or readings[1 + best] < SURE:
+    readings = score(tries)
+    best = int(np.argmax(readings))
+    if readings[best] < SURE:
         return None
-    return corners[best]
+    return (*corners[best], readings[best])
 
 
 def _closing_slash(line: list[_Digit], found: dict[int, str], ink, owners) -> dict[int, str]:
@@ -1283,9 +1284,10 @@ def segment(
         for d in digits:
             _check(stop)
             digit_ink, left, top = d.cut(ink, owners)
-            tail = score and height and _comma_tail(digit_ink, base - top, height, score)
+            sure = score([digit_ink])[0] if score else 1.0
+            tail = sure < SURE and height and _comma_tail(digit_ink, base - top, height, score)
             if tail:
-                digit_ink, comma, (x, y) = tail
+                digit_ink, comma, (x, y), sure = tail
                 box = (left + x, top + y, left + x + comma.shape[1], top + y + comma.shape[0])
                 segments.append(Segment(box, comma, mark=","))
                 digit_ink, dx, dy = crop_to_ink(digit_ink, 0.0)
@@ -1293,7 +1295,7 @@ def segment(
             h, w = digit_ink.shape
             parts: Parts = [(digit_ink, 0, 0)]
             readings: list[np.ndarray | None] = [None]
-            if score and not _single(w, h, score([digit_ink])[0]):
+            if score and not _single(w, h, sure):
                 parts, readings = _read_row(digit_ink, score, read_pair, h, _pen(digit_ink))
             for (part, dx, dy), reading in zip(parts, readings, strict=True):
                 ph, pw = part.shape
