@@ -9,7 +9,7 @@ from scipy import ndimage as ndi
 from digitrec.reading.predictor import Predictor
 from digitrec.reading.preprocess import fit_and_centre, ink_map, picture_ink
 from digitrec.reading.segment import Stopped, _Digit, _merge_broken, _seams, segment
-from digitrec.training.synthetic import draw_number, draw_strokes, scribble_page
+from digitrec.training.synthetic import DIGITS, draw_number, draw_strokes, scribble_page
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +333,29 @@ def test_one_long_slanted_digit_is_not_read_as_two(predictor):
     four = [[(0.55, 0.0), (0.1, 0.62), (0.95, 0.62)], [(0.7, 0.3), (0.68, 1.0)]]
     wide_four = draw_strokes(four, 200, 10, (10, 40, 190, 160))
     assert predictor.read_number(paper(wide_four)).text == "4"
+
+
+# an 8 begun far out to the right of its top loop, in one stroke (traced from a UNIPEN train
+# writer's 8s): the top stroke runs on past the digit as a flourish
+FLOURISHED_EIGHT = [
+    [(1.5, 0.25), (1.0, 0.19), (0.53, 0.19), (0.26, 0.29), (0.15, 0.44), (0.18, 0.59)]
+    + [(0.41, 0.79), (0.59, 0.91), (0.41, 0.98), (0.06, 0.91), (0.18, 0.74), (0.53, 0.5)]
+    + [(0.85, 0.21), (0.91, 0.06), (0.79, 0.0)]
+]
+
+
+@pytest.mark.parametrize("pen", [10, 14, 18])
+def test_an_eight_whose_top_stroke_runs_on_in_a_flourish_is_one_digit(predictor, pen):
+    """The pair reader read the 8 and its flourish as "85" ("18507" before)."""
+    ink = np.zeros((200, 800), np.float32)
+    for strokes, left, width in [(DIGITS[1], 30, 66), (FLOURISHED_EIGHT, 160, 120)] + [
+        (DIGITS[0], 420, 66),
+        (DIGITS[7], 560, 66),
+    ]:
+        ink = np.maximum(ink, draw_strokes(strokes, 800, pen, (left, 40, left + width, 160))[:200])
+    reading = predictor.read_number(paper(ink))
+    assert reading.text == "1807"
+    assert reading.lines[0][1].box[2] < 160 + 120  # the 8's box ends where the 8 does
 
 
 # ---------------------------------------------------------------- numbers of any length, marks

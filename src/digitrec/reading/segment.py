@@ -81,6 +81,11 @@ MAX_ASPECT = 1.7  # a candidate digit wider than this times its height is not lo
 EXTRA_DIGIT = 0.0  # what each digit beyond the first costs (log odds)
 PAIR_ASPECT = (0.8, 2.4)  # widths (times the height) of a piece the pair reader may read whole
 PAIR_COST = 1.0  # the pair reader's reading costs this (log odds) beyond a cut's
+# a digit may end in a flourish drawn out sideways (an 8's top stroke run on to the right),
+# read by the pair reader as a second digit: the stretch at either end of a piece where all
+# its ink lies in a band no taller than this share of its height may be one
+FLOURISH_HEIGHT = 0.4
+FLOURISH = 0.7  # ... and reading the piece without it costs this (log odds)
 # ... and only where the middle half of its rows crosses at most this many strokes (median
 # of the rows): two digits cross at most two each (0, 8); overlapping runs of 3-6 digits as
 # wide as a pair cross more, and the pair reader, which knows only pairs, read them as two
@@ -753,6 +758,42 @@ def _candidate_cuts(ink: np.ndarray, pen: float) -> tuple[list[np.ndarray], list
     return [np.ascontiguousarray(paths[:, k]) for k in chosen], [float(strokes[k]) for k in chosen]
 
 
+def _without_flourishes(ink: np.ndarray) -> list[tuple[tuple[np.ndarray, int, int], float]]:
+    """A piece as one digit with a flourish drawn out at one end or both, cut off: each cut
+    straight at the innermost column past which all the ink lies in a band no taller than
+    FLOURISH_HEIGHT of the piece, and at least EDGE of it long. For each way to cut (one
+    end, the other, both): the rest as _between gives it, and what the cuts cost (log
+    odds)."""
+    h, w = ink.shape
+    mask = ink > STROKE
+    rows = np.arange(h)[:, None]
+    top = np.where(mask, rows, h).min(axis=0)
+    bottom = np.where(mask, rows, -1).max(axis=0)
+    least = max(2, int(EDGE * h))
+    ends: list[tuple[int, float] | None] = []
+    for order in (slice(None), slice(None, None, -1)):  # from the left end, from the right
+        band = np.maximum.accumulate(bottom[order]) - np.minimum.accumulate(top[order]) + 1
+        low = np.nonzero(band <= FLOURISH_HEIGHT * h)[0]
+        if not len(low) or not least <= low[-1] + 1 <= w - least:
+            ends.append(None)
+            continue
+        x = int(low[-1] + 1 if order.step is None else w - 1 - low[-1])
+        ends.append((x, CROSSING * float(_strokes_down(mask[:, x : x + 1])[0]) + FLOURISH))
+    left, right = ends
+    ways = [(left, None), (None, right), (left, right)]
+    trims = []
+    for k, (left, right) in enumerate(ways):
+        if (left is None and right is None) or (left, right) in ways[:k]:
+            continue
+        if left and right and left[0] >= right[0]:
+            continue
+        cut = [None if e is None else np.full(h, e[0], np.int64) for e in (left, right)]
+        found = _between(ink, *cut)
+        if found is not None:
+            trims.append((found, sum(e[1] for e in (left, right) if e is not None)))
+    return trims
+
+
 def _between(ink: np.ndarray, left: np.ndarray | None, right: np.ndarray | None):
     """The ink between two cut paths (None: the piece's own edge), cropped, with its left
     and top offsets; None if there is none."""
@@ -845,11 +886,11 @@ def _read_row(
                 v = best[i] + _log(p[0]) + _log(p[1]) - paid[i] - extra - EXTRA_DIGIT - PAIR_COST
                 if v > best[j]:
                     best[j], came[j] = v, (i, True)
-    if best[-1] == -np.inf:
-        return [(ink, 0, 0)], [None]
     parts: Parts = []
     readings: list[np.ndarray | None] = []
     j = n - 1
+    if best[-1] == -np.inf:  # no reading: the piece whole, unless without a flourish
+        parts, readings, j = [(ink, 0, 0)], [None], 0
     while j > 0:
         i, pair = came[j]
         crop, dx, dy = stretches[i, j]
@@ -861,6 +902,16 @@ def _read_row(
             parts.insert(0, (crop, dx, dy))
             readings.insert(0, None)
         j = i
+    # ... or one digit with a flourish, read without it: where that reads better (looked
+    # at only where it might), or surely where the pair reader read the flourish as a
+    # digit (a part as flat as a bar)
+    flat = any(part.shape[0] <= BAR_HEIGHT * height for part, _, _ in parts)
+    trims = _without_flourishes(ink) if flat or best[-1] < -FLOURISH else []
+    if trims:
+        for (found, cost), c in zip(trims, score([t[0][0] for t in trims]), strict=True):
+            v = _log(c) - _wide(found[0]) - cost
+            if v > best[-1] or (flat and c >= SURE):
+                best[-1], flat, parts, readings = v, False, [found], [None]
     return parts, readings
 
 
