@@ -358,6 +358,22 @@ def test_an_eight_whose_top_stroke_runs_on_in_a_flourish_is_one_digit(predictor,
     assert reading.lines[0][1].box[2] < 160 + 120  # the 8's box ends where the 8 does
 
 
+@pytest.mark.parametrize("lift", [0.0, 0.1])
+@pytest.mark.parametrize("pen", [8, 12])
+def test_a_five_whose_flag_curls_up_over_the_line_is_one_digit(predictor, lift, pen):
+    """The flag, drawn apart, stands mostly above the line's digits: it was read as a line
+    of its own ("17" over "4885") before."""
+    body = [(0.3, 0.02), (0.26, 0.45), (0.6, 0.4), (0.85, 0.62), (0.7, 0.92), (0.2, 0.95)]
+    flag = [(0.6, 0.08), (0.8, -0.15), (1.05, -0.24), (1.25, -0.12), (1.28, 0.0)]
+    five = [body, [(x, y - lift) for x, y in flag]]
+    ink = np.zeros((240, 800), np.float32)
+    for strokes, left in [(DIGITS[4], 30), (DIGITS[8], 140), (DIGITS[8], 250), (five, 360)]:
+        ink = np.maximum(ink, draw_strokes(strokes, 800, pen, (left, 70, left + 100, 200))[:240])
+    assert ndi.label(ink > 0.3)[1] == 5  # the flag apart from the five's body
+    reading = predictor.read_number(paper(ink))
+    assert (reading.text, len(reading.lines)) == ("4885", 1)
+
+
 # ---------------------------------------------------------------- numbers of any length, marks
 
 

@@ -319,11 +319,18 @@ def _without_specks(digits: list[_Digit], pieces: list[dict]) -> list[_Digit]:
 
 
 def _lines(digits: list[_Digit]) -> list[list[_Digit]]:
-    top = np.array([d.top for d in digits])
-    bottom = np.array([d.bottom for d in digits])
+    """Candidates that overlap top to bottom by SAME_LINE_Y of the shorter, as lines; and a
+    short one (under SHORT of the other) that reaches down into the top of a digit's box
+    from above it, as a 5's flag curled up over the line does: read with that digit's line,
+    which it may be part of."""
+    top, left, bottom, right = np.array([d.box for d in digits]).reshape(-1, 4).T
     overlap = np.minimum(bottom[:, None], bottom) - np.maximum(top[:, None], top)
+    x_overlap = np.minimum(right[:, None], right) - np.maximum(left[:, None], left)
     h = bottom - top
-    join = overlap >= SAME_LINE_Y * np.minimum(h[:, None], h)
+    # [i, j]: i, short beside j, stands over j's top and reaches into its box
+    over = (top[:, None] < top) & (bottom[:, None] > top) & (h[:, None] < SHORT * h)
+    over &= x_overlap > 0
+    join = (overlap >= SAME_LINE_Y * np.minimum(h[:, None], h)) | over | over.T
     lines = [sorted((digits[m] for m in ms), key=lambda d: d.left) for ms in _pairs_joined(join)]
     return sorted(lines, key=lambda line: min(d.top for d in line))
 
