@@ -81,15 +81,15 @@ MAX_ASPECT = 1.7  # a candidate digit wider than this times its height is not lo
 EXTRA_DIGIT = 0.0  # what each digit beyond the first costs (log odds)
 PAIR_ASPECT = (0.8, 2.4)  # widths (times the height) of a piece the pair reader may read whole
 PAIR_COST = 1.0  # the pair reader's reading costs this (log odds) beyond a cut's
+# ... and only where the middle half of its rows crosses at most this many strokes (median
+# of the rows): two digits cross at most two each (0, 8); overlapping runs of 3-6 digits as
+# wide as a pair cross more, and the pair reader, which knows only pairs, read them as two
+PAIR_STROKES = 4.0
 # a digit may end in a flourish drawn out sideways (an 8's top stroke run on to the right),
 # read by the pair reader as a second digit: the stretch at either end of a piece where all
 # its ink lies in a band no taller than this share of its height may be one
 FLOURISH_HEIGHT = 0.4
 FLOURISH = 0.7  # ... and reading the piece without it costs this (log odds)
-# ... and only where the middle half of its rows crosses at most this many strokes (median
-# of the rows): two digits cross at most two each (0, 8); overlapping runs of 3-6 digits as
-# wide as a pair cross more, and the pair reader, which knows only pairs, read them as two
-PAIR_STROKES = 4.0
 # Marks: a flat candidate (height under this share of its width) is a dash or a rule
 FLAT = 0.35
 ONE_STROKE = 0.25  # ... and one stroke: fewer than this share of its columns cross two or more
@@ -840,7 +840,8 @@ def _read_row(
     its candidate cuts (dynamic programming), each stretch between two chosen cuts read as a
     digit by the recogniser, or as two by the pair reader, paying for the strokes each cut
     crosses, for digits too wide, and for each digit beyond the first. Every stretch is read
-    in one batch. Returns the parts, and for each the pair reader's probabilities (or None)."""
+    in one batch. Or one digit with a flourish cut off (_without_flourishes), where that
+    reads better. Returns the parts, and for each the pair reader's probabilities (or None)."""
     cuts, crossed = _candidate_cuts(ink, pen)
     edges: list[np.ndarray | None] = [None, *cuts, None]
     paid = [0.0, *(CROSSING * c for c in crossed), 0.0]
