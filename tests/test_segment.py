@@ -285,6 +285,32 @@ def test_a_short_stray_stroke_joins_the_digit_it_lies_over_not_the_next_one():
     assert [d.members for d in merged] == [[1, 2], [3]]
 
 
+def test_a_fives_flag_drawn_out_to_the_right_is_not_the_next_ones_bar():
+    """A 5 whose flag stands apart, out to the right of its body, nearer the next digit (a
+    1, whose top stands well over the flag) than the body (a held-out UNIPEN writer's
+    105194, boxes as read there): the flag with the 1 read as a 7, the bare body as a 1
+    ("101794"); a 7's bar is its top, not a stroke beside its stem below it."""
+    boxes = {"body": (51, 12, 184, 52), "flag": (41, 70, 81, 153), "one": (15, 155, 190, 227)}
+    ink = np.zeros((200, 240), np.float32)
+    labels = np.zeros((200, 240), np.int32)
+    for k, (t, left, b, r) in enumerate(boxes.values(), start=1):
+        ink[t:b, left:r], labels[t:b, left:r] = 1.0, k
+    line = [_Digit(box, [k]) for k, box in enumerate(boxes.values(), start=1)]
+    readings = {  # the recogniser's confidences there
+        (133, 40): 0.988,  # the body alone (a 1)
+        (40, 83): 0.592,  # the flag alone
+        (175, 72): 0.999,  # the 1
+        (143, 141): 0.85,  # body and flag: the 5
+        (175, 157): 0.67,  # flag and 1: a 7
+    }
+
+    def score(pieces):
+        return [readings.get(p.shape, 0.01) for p in pieces]
+
+    merged = _merge_broken(line, ink, labels, score)
+    assert [d.members for d in merged] == [[1, 2], [3]]
+
+
 def test_a_cut_path_passes_between_digits_that_overlap_left_to_right():
     # two slanted strokes "/ /" whose x ranges overlap, joined by a short bridge at the top
     ink = np.zeros((60, 60), np.float32)

@@ -59,6 +59,7 @@ PART_HEIGHT = 0.6  # a digit cut from a piece stands at least this share of its 
 GAP_SCALE = 0.25  # joining pieces across a gap of this share of their height costs a factor e
 SHORT = 0.6  # digits on a line are of a size: one shorter than this share of its neighbours
 # is less likely a digit of its own than a piece of one (a 9's loop, a 6's stem)
+FLAG_TOP = 0.1  # a flat stroke beside a digit whose top stands this much higher is no bar of it
 
 # Bounded work: a picture with more pieces than this (after dust) is too busy to be numbers
 BUSY_PIECES = 400
@@ -1211,6 +1212,24 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
             and min(heights[k], heights[k + 1]) < SHORT * max(heights[k], heights[k + 1])
         )
 
+    def flag_beside(k: int) -> bool:
+        """Whether pieces k and k+1 are no digit together: one a stroke as flat as a bar,
+        wholly beside the other, up in its upper half, whose top stands over the flat one's by
+        more than FLAG_TOP of its height (a 5's flag drawn out to the right meets the next
+        digit's stem below its top; a 7's bar is its top; a 2's base drawn apart is low)."""
+        a, b = line[k], line[k + 1]
+        if b.left <= a.right:
+            return False
+        for flat, other in ((a, b), (b, a)):
+            h = other.bottom - other.top
+            if (
+                flat.bottom - flat.top <= BAR_HEIGHT * h
+                and flat.top < other.top + h / 2
+                and other.top < flat.top - FLAG_TOP * h
+            ):
+                return True
+        return False
+
     # only runs that may be joined are read: pieces that nearly touch, or one unreadable;
     # pieces each read surely (however short: a cheque's raised cents), that joined would
     # be wider than a digit, are digits apart
@@ -1221,7 +1240,7 @@ def _merge_broken(line: list[_Digit], ink, owners, score: Score) -> list[_Digit]
             min(confidences[i:j]) < SURE
             or (d.close and d.right - d.left <= JOIN_WIDE * (d.bottom - d.top))
         )
-        and not any(apart(k) for k in range(i, j - 1))
+        and not any(apart(k) or flag_beside(k) for k in range(i, j - 1))
     }
     together = {
         key: likely(d, c, *key)
