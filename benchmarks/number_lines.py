@@ -4,7 +4,7 @@
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
         [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
         [--frame box|comb] [--sign dash|equals|slash|dollar|rupee|euro] [--separators]
-        [--cents [raised|underlined]]
+        [--cents [raised|underlined]] [--two-lines]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
@@ -41,6 +41,11 @@ more of the writer's digits, 0.5-0.65 of their size, raised (their tops near the
 digit's top), 20-40 px after the number and 5-20 px apart (placed by our code); they are
 read as two more digits. `--cents underlined`: with a line 3-6 px thick 2-8 px under them,
 as many write cents.
+
+`--two-lines`: every picture two numbers of the kind, of one writer, one over the other as
+lines written close on a page or a canvas: the lower line's ink 0.1-0.5 of the upper line's
+height under it, both from the same left edge (placed by our code); read right only with
+both lines in their order.
 
 Half the numbers are black on white, half white on black, sent as PNG bytes. Per kind:
 whole-number exact match (of the digits), digit count right, and of the numbers with the
@@ -394,11 +399,14 @@ def numbers(
     sign: str | None = None,
     separators: bool = False,
     cents: str | None = None,
+    lines_of: int = 1,
 ) -> list[tuple[bytes, str]]:
     """n numbers of a kind: (PNG bytes, the number as written: its digits, and its thousands
     separators if `separators`), with a guide line under each if `guide`, in a frame ("box",
     "comb") if `frame`, with a sign (with_sign) if `sign`, with raised cents (with_cents) if
-    `cents` ("raised", or "underlined"; the same numbers otherwise)."""
+    `cents` ("raised", or "underlined"; the same numbers otherwise); with `lines_of` 2, each
+    picture a second number of the writer's under the first (two_lines; written: the two
+    joined by a newline)."""
     stream = [seed, list(KINDS).index(kind)]
     rng = np.random.default_rng(stream)
     lines = np.random.default_rng([*stream, 1])  # the digits' own apart
@@ -406,12 +414,17 @@ def numbers(
     signs = np.random.default_rng([*stream, 3])
     marks = np.random.default_rng([*stream, 4]) if separators else None
     money = np.random.default_rng([*stream, 5])
+    below = np.random.default_rng([*stream, 6])
     names = [w for w, v in writers.items() if len(v) >= LENGTHS[1]]
     out = []
     for i in range(n):
         samples = writers[names[int(rng.integers(len(names)))]]
         length = int(rng.integers(LENGTHS[0], LENGTHS[1] + 1))
         _, ink, written = one_number(samples, length, kind, rng, frame, frames, marks)
+        if lines_of == 2:
+            length = int(below.integers(LENGTHS[0], LENGTHS[1] + 1))
+            _, second, more = one_number(samples, length, kind, below)
+            ink, written = two_lines(ink, second, below), f"{written}\n{more}"
         if cents:
             two = [samples[j] for j in money.choice(len(samples), 2, replace=False)]
             ink = with_cents(ink, [_ink_crop(p) for _, p in two], money, cents == "underlined")
@@ -424,13 +437,28 @@ def numbers(
     return out
 
 
+def two_lines(upper: np.ndarray, lower: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Two composed numbers one over the other: the lower one's ink 0.1-0.5 of the upper
+    one's ink height under the upper one's, both from the same left edge."""
+    up = np.flatnonzero((upper > 0.5).any(axis=1))
+    down = np.flatnonzero((lower > 0.5).any(axis=1))
+    apart = int(rng.uniform(0.1, 0.5) * (up[-1] - up[0] + 1))
+    top, bottom = upper[: up[-1] + 1], lower[down[0] :]
+    out = np.zeros(
+        (len(top) + apart + len(bottom), max(upper.shape[1], lower.shape[1])), np.float32
+    )
+    out[: len(top), : upper.shape[1]] = top
+    out[len(top) + apart :, : lower.shape[1]] = bottom
+    return out
+
+
 def _cpu() -> float:
     return time.process_time()
 
 
 def digits_of(written: str) -> str:
-    """The digits of a number as written (1,526 -> 1526)."""
-    return "".join(c for c in written if c.isdigit())
+    """The digits of a number as written (1,526 -> 1526), its lines apart."""
+    return "".join(c for c in written if c.isdigit() or c == "\n")
 
 
 def measure(predictor, cases: list[tuple[bytes, str]], failures: Path | None, kind: str) -> dict:
@@ -443,21 +471,27 @@ def measure(predictor, cases: list[tuple[bytes, str]], failures: Path | None, ki
         reading = predictor.read_number(data)
         wall.append(time.perf_counter() - w0)
         cpu.append(_cpu() - c0)
-        text = reading.text.replace("\n", "")
+        # one line read as two is forgiven where one was written, not where two were
+        lines = "\n" in written
+        text = reading.text if lines else reading.text.replace("\n", "")
         exact += text == truth
-        written_right += reading.written.replace("\n", "") == written
+        written_right += (
+            reading.written if lines else reading.written.replace("\n", "")
+        ) == written
         if len(text) == len(truth):
             count += 1
             one_off += sum(a != b for a, b in zip(text, truth, strict=True)) == 1
         if text != truth:
             if "?" in text:
-                refused["".join(str(p.digit) for p in reading.digits) == truth] += 1
+                guesses = "".join(str(p.digit) for p in reading.digits)
+                refused[guesses == truth.replace("\n", "")] += 1
             wrong.append(f"{written}->{reading.written}")
             if failures is not None:
                 failures.mkdir(parents=True, exist_ok=True)
-                (failures / f"{kind}-{k:03d}-{truth}-{text or 'none'}.png").write_bytes(data)
+                name = f"{kind}-{k:03d}-{truth}-{text or 'none'}".replace("\n", "_")
+                (failures / f"{name}.png").write_bytes(data)
     n = len(cases)
-    six = [len(digits_of(t)) == 6 for _, t in cases]
+    six = [len(digits_of(t)) == 6 and "\n" not in t for _, t in cases]
     return {
         "numbers": n,
         "exact": exact / n,
@@ -471,7 +505,11 @@ def measure(predictor, cases: list[tuple[bytes, str]], failures: Path | None, ki
         "median_ms": 1000 * float(np.median(wall)),
         # the time floor is stated for 6-digit lines
         "six_digits": int(sum(six)),
-        "median_ms_6": 1000 * float(np.median([w for w, s in zip(wall, six, strict=True) if s])),
+        "median_ms_6": (
+            1000 * float(np.median([w for w, s in zip(wall, six, strict=True) if s]))
+            if any(six)
+            else float("nan")
+        ),
         "p99_ms": 1000 * float(np.percentile(wall, 99)),
         "median_cpu_ms": 1000 * float(np.median(cpu)),
         "wrong": wrong,
@@ -584,6 +622,11 @@ def main(argv=None) -> int:
         help="dev: UNIPEN dev (what is reported); held-out: the train writers training holds "
         "out (what segmentation is tuned on)",
     )
+    ap.add_argument(
+        "--two-lines",
+        action="store_true",
+        help="two numbers a picture, one over the other, 0.1-0.5 of a line's height apart",
+    )
     args = ap.parse_args(argv)
 
     predictor = load_predictor(args.model, threads=args.threads)
@@ -614,10 +657,12 @@ def main(argv=None) -> int:
             args.sign,
             args.separators,
             args.cents,
+            2 if args.two_lines else 1,
         )
         marks = ("guide" if args.guide else None, args.frame, args.sign)
         cents = {"raised": "cents", "underlined": "cents_"}.get(args.cents)
         marks += ("separators" if args.separators else None, cents)
+        marks += ("lines" if args.two_lines else None,)
         name = kind + "".join(f"+{m}" for m in marks if m)
         r = measure(predictor, cases, args.failures, name)
         results["kinds"][name] = r

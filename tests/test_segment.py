@@ -433,6 +433,20 @@ def test_two_long_lines_are_read_top_to_bottom(predictor):
     assert predictor.read_number(paper(ink)).text == "907345\n2468013"
 
 
+@pytest.mark.parametrize("apart", [0.15, 0.25, 0.4])
+def test_two_lines_written_close_are_two_lines(predictor, apart):
+    """Lines a fraction of a digit's height apart (the canvas holds them close): each digit
+    over another is a digit of its own line, not one digit with it (read as one line before,
+    "?8??" and "33?9": every digit joined with the one under it)."""
+    top, bottom = draw_number("3096"), draw_number("2571")
+    margin, height = 30, 120  # draw_number's
+    below = margin + height + round(apart * height) - margin  # where the bottom line's paper starts
+    ink = np.zeros((below + bottom.shape[0], max(top.shape[1], bottom.shape[1])), np.float32)
+    ink[: top.shape[0], : top.shape[1]] = top
+    ink[below:, : bottom.shape[1]] = np.maximum(ink[below:, : bottom.shape[1]], bottom)
+    assert predictor.read_number(paper(ink)).text == "3096\n2571"
+
+
 def with_mark(text: str, mark: str) -> np.ndarray:
     """draw_number(text) with a mark drawn between its first digit and the second."""
     height, margin, gap = 120, 30, 0.45

@@ -42,6 +42,8 @@ from .preprocess import (
 DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a digit's part
 SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
 SAME_DIGIT_GAP = 0.35  # ... if the vertical gap is under this share of the taller piece
+STACKED = 0.5  # ... but two pieces one over the other, each this share of the other's height
+LINE_GAP = 0.1  # ... or more, this share of the taller apart, are digits of two lines
 BAR_HEIGHT = 0.3  # a piece this flat beside a taller one (a share of its height) may be a bar
 BAR_LENGTH = 1.2  # ... unless it is longer than this times the taller one's height: a rule
 SAME_LINE_Y = 0.4  # y-overlap, as a share of the shorter digit, that makes one line
@@ -237,9 +239,10 @@ def _pairs_joined(join: np.ndarray) -> list[list[int]]:
     return list(groups.values())
 
 
-def _digits_from_pieces(pieces: list[dict]) -> list[_Digit]:
+def _digits_from_pieces(pieces: list[dict], stacked: bool = False) -> list[_Digit]:
     """Pieces that overlap in x and nearly touch in y, as candidate digits: every pair
-    compared at once (numpy), so at most BUSY_PIECES of them."""
+    compared at once (numpy), so at most BUSY_PIECES of them. Two pieces of a size one over
+    the other and apart are joined only if `stacked` (see _lines_apart)."""
     b = np.array([p["box"] for p in pieces], np.int64).reshape(-1, 4)
     top, left, bottom, right = b.T
     h, w = bottom - top, right - left
@@ -256,6 +259,8 @@ def _digits_from_pieces(pieces: list[dict]) -> list[_Digit]:
     # ... and a flat piece longer than that under or over a shorter one is a line drawn
     # under it (raised cents underlined), not part of it
     near = (x_overlap >= SAME_DIGIT_X * np.minimum(w[:, None], w)) & ~(flat & ~bar)
+    if not stacked:  # two pieces of a size one over the other, apart: two lines' digits?
+        near &= ~((flatter >= STACKED * taller) & (gap >= LINE_GAP * taller))
     join = (bar | near) & (gap <= SAME_DIGIT_GAP * taller)
     return [
         _Digit(
@@ -264,6 +269,34 @@ def _digits_from_pieces(pieces: list[dict]) -> list[_Digit]:
         )
         for members in _pairs_joined(join)
     ]
+
+
+def _lines_apart(
+    apart: list[_Digit], together: list[_Digit], ink, owners, score: Score | None
+) -> list[_Digit]:
+    """The candidates, where `together` joins pieces that `apart` holds apart (pieces of a
+    size one over the other, apart: _digits_from_pieces): digits of two lines written close
+    (a 3 over a 2), or the halves of one digit broken by a faint stroke. Apart, unless the
+    whole reads surely and a part does not (without a `score`, apart)."""
+    if len(apart) == len(together) or score is None:
+        return apart
+    part_of = {m: k for k, d in enumerate(together) for m in d.members}
+    parts: dict[int, list[_Digit]] = {}
+    out = []
+    for d in apart:
+        k = part_of.get(d.members[0])
+        if k is None:  # a piece that, joined, was a speck of its digit
+            out.append(d)
+        else:
+            parts.setdefault(k, []).append(d)
+    for k, d in enumerate(together):
+        split = parts.get(k, [])
+        if len(split) > 1:
+            sure = score([d.ink(ink, owners)] + [p.ink(ink, owners) for p in split])
+            if min(sure[1:]) < SURE <= sure[0]:
+                split = [d]
+        out.extend(split)
+    return out
 
 
 def _owners(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -1348,6 +1381,8 @@ def segment(
     if len(candidates) > MAX_CANDIDATES:
         raise Busy(f"{len(candidates)} candidate digits")
     owners = _owners(ink, labels)
+    together = _without_specks(_digits_from_pieces(pieces, stacked=True), pieces)
+    candidates = _lines_apart(candidates, together, ink, owners, score)
     lines = []
     for line in _lines(candidates):
         _check(stop)
