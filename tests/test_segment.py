@@ -447,6 +447,19 @@ def test_two_lines_written_close_are_two_lines(predictor, apart):
     assert predictor.read_number(paper(ink)).text == "3096\n2571"
 
 
+@pytest.mark.parametrize("band", [0.04, 0.08])
+def test_digits_broken_across_by_a_faint_stroke_stay_one_line(predictor, band):
+    """A band of a number's height left unwritten across all its digits (a pen that skipped,
+    a fold in a scan): each digit's halves, one over the other, are of the line's height
+    together, so they are one digit, not two lines."""
+    ink = draw_number("385")
+    rows = np.flatnonzero((ink > 0.3).any(axis=1))
+    middle, half = (rows[0] + rows[-1]) // 2, int(band * (rows[-1] - rows[0]) / 2) + 1
+    ink[middle - half : middle + half] = 0
+    assert ndi.label(ink > 0.3)[1] > 3  # the digits really are broken
+    assert predictor.read_number(paper(ink)).text == "385"
+
+
 def with_mark(text: str, mark: str) -> np.ndarray:
     """draw_number(text) with a mark drawn between its first digit and the second."""
     height, margin, gap = 120, 30, 0.45

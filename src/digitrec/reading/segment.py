@@ -43,7 +43,9 @@ DUST = 0.005  # pieces lighter than this share of the heaviest are dust, never a
 SAME_DIGIT_X = 0.5  # x-overlap, as a share of the narrower piece, that makes one digit
 SAME_DIGIT_GAP = 0.35  # ... if the vertical gap is under this share of the taller piece
 STACKED = 0.5  # ... but two pieces one over the other, each this share of the other's height
-LINE_GAP = 0.1  # ... or more, this share of the taller apart, are digits of two lines
+# or more, apart, may be digits of two lines written close (_lines_apart): they are where,
+TWO_LINES = 1.6  # ... joined, they would stand this many times as tall as the other digits
+LINE_GAP = 0.1  # ... or, with no other digit, where they stand this share of the taller apart
 BAR_HEIGHT = 0.3  # a piece this flat beside a taller one (a share of its height) may be a bar
 BAR_LENGTH = 1.2  # ... unless it is longer than this times the taller one's height: a rule
 SAME_LINE_Y = 0.4  # y-overlap, as a share of the shorter digit, that makes one line
@@ -260,7 +262,7 @@ def _digits_from_pieces(pieces: list[dict], stacked: bool = False) -> list[_Digi
     # under it (raised cents underlined), not part of it
     near = (x_overlap >= SAME_DIGIT_X * np.minimum(w[:, None], w)) & ~(flat & ~bar)
     if not stacked:  # two pieces of a size one over the other, apart: two lines' digits?
-        near &= ~((flatter >= STACKED * taller) & (gap >= LINE_GAP * taller))
+        near &= ~((flatter >= STACKED * taller) & (gap > 0))
     join = (bar | near) & (gap <= SAME_DIGIT_GAP * taller)
     return [
         _Digit(
@@ -276,9 +278,8 @@ def _lines_apart(
 ) -> list[_Digit]:
     """The candidates, where `together` joins pieces that `apart` holds apart (pieces of a
     size one over the other, apart: _digits_from_pieces): digits of two lines written close
-    (a 3 over a 2), or the halves of one digit broken by a faint stroke. Apart, unless the
-    whole reads surely and a part does not (without a `score`, apart)."""
-    if len(apart) == len(together) or score is None:
+    (a 3 over a 2), or the halves of one digit broken by a faint stroke (_two_lines)."""
+    if len(apart) == len(together):
         return apart
     part_of = {m: k for k, d in enumerate(together) for m in d.members}
     parts: dict[int, list[_Digit]] = {}
@@ -289,14 +290,42 @@ def _lines_apart(
             out.append(d)
         else:
             parts.setdefault(k, []).append(d)
+    # the other digits' height: of those that are not such pieces
+    others = [p for ps in parts.values() if len(ps) == 1 for p in ps] + out
+    others = [  # (not points, nor flat strokes: a dash, a 5's flag; two at least)
+        p.bottom - p.top
+        for p in others
+        if not p.dot and p.bottom - p.top > BAR_HEIGHT * (p.right - p.left)
+    ]
+    usual = float(np.median(others)) if len(others) >= 2 else 0.0
     for k, d in enumerate(together):
         split = parts.get(k, [])
-        if len(split) > 1:
-            sure = score([d.ink(ink, owners)] + [p.ink(ink, owners) for p in split])
-            if min(sure[1:]) < SURE <= sure[0]:
-                split = [d]
+        if len(split) > 1 and not _two_lines(d, split, usual, ink, owners, score):
+            split = [d]
         out.extend(split)
     return out
+
+
+def _two_lines(
+    whole: _Digit, parts: list[_Digit], usual: float, ink, owners, score: Score | None
+) -> bool:
+    """Whether pieces one over the other (`parts`; joined, `whole`) are digits of two lines.
+    Beside other digits (`usual`: their median height), where the whole would stand
+    TWO_LINES times as tall as they do; with none (`usual` 0), where they stand LINE_GAP
+    apart, unless the whole reads surely and a part does not."""
+    if usual:
+        return whole.bottom - whole.top > TWO_LINES * usual
+    # a level gap between those above and those below, LINE_GAP of the tallest high
+    ordered = sorted(parts, key=lambda p: p.top)
+    gap = LINE_GAP * max(p.bottom - p.top for p in parts)
+    apart = any(
+        min(p.top for p in ordered[k:]) - max(p.bottom for p in ordered[:k]) >= gap
+        for k in range(1, len(ordered))
+    )
+    if not apart or score is None:
+        return apart
+    sure = score([whole.ink(ink, owners)] + [p.ink(ink, owners) for p in parts])
+    return not min(sure[1:]) < SURE <= sure[0]
 
 
 def _owners(ink: np.ndarray, labels: np.ndarray) -> np.ndarray:
