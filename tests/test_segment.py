@@ -261,15 +261,26 @@ def test_a_small_digit_beside_a_big_one_is_not_read_into_it():
     assert [d.members for d in merged] == [[10], [49]]
 
 
+def merged_boxes(boxes: dict, shape: tuple, readings: dict) -> list[list[int]]:
+    """_merge_broken over a line of solid boxes (top, left, bottom, right), labelled 1, 2, ...
+    in order, scored by `readings` (a candidate's confidence, told by its shape; 0.01 for
+    any other): the members of each digit it gives."""
+    ink = np.zeros(shape, np.float32)
+    labels = np.zeros(shape, np.int32)
+    for k, (t, left, b, r) in enumerate(boxes.values(), start=1):
+        ink[t:b, left:r], labels[t:b, left:r] = 1.0, k
+    line = [_Digit(box, [k]) for k, box in enumerate(boxes.values(), start=1)]
+
+    def score(pieces):
+        return [readings.get(p.shape, 0.01) for p in pieces]
+
+    return [d.members for d in _merge_broken(line, ink, labels, score)]
+
+
 def test_a_short_stray_stroke_joins_the_digit_it_lies_over_not_the_next_one():
     """A 6 whose stem came off above its loop, then another digit: the next digit reads
     as well with the stem as without it, but the stem belongs over the loop it lies on."""
     boxes = {"loop": (25, 10, 50, 40), "stem": (5, 32, 22, 42), "next": (5, 60, 50, 85)}
-    ink = np.zeros((60, 100), np.float32)
-    labels = np.zeros((60, 100), np.int32)
-    for k, (t, left, b, r) in enumerate(boxes.values(), start=1):
-        ink[t:b, left:r], labels[t:b, left:r] = 1.0, k
-    line = [_Digit(box, [k]) for k, box in enumerate(boxes.values(), start=1)]
     readings = {  # the recogniser's confidence in each candidate, told by its shape
         (25, 30): 0.88,  # the loop alone (reads as a 0)
         (17, 10): 0.92,  # the stem alone (a 1)
@@ -277,12 +288,7 @@ def test_a_short_stray_stroke_joins_the_digit_it_lies_over_not_the_next_one():
         (45, 25): 0.999,  # the next digit
         (45, 53): 0.998,  # the stem and the next digit
     }
-
-    def score(pieces):
-        return [readings.get(p.shape, 0.01) for p in pieces]
-
-    merged = _merge_broken(line, ink, labels, score)
-    assert [d.members for d in merged] == [[1, 2], [3]]
+    assert merged_boxes(boxes, (60, 100), readings) == [[1, 2], [3]]
 
 
 def test_a_fives_flag_drawn_out_to_the_right_is_not_the_next_ones_bar():
@@ -291,11 +297,6 @@ def test_a_fives_flag_drawn_out_to_the_right_is_not_the_next_ones_bar():
     105194, boxes as read there): the flag with the 1 read as a 7, the bare body as a 1
     ("101794"); a 7's bar is its top, not a stroke beside its stem below it."""
     boxes = {"body": (51, 12, 184, 52), "flag": (41, 70, 81, 153), "one": (15, 155, 190, 227)}
-    ink = np.zeros((200, 240), np.float32)
-    labels = np.zeros((200, 240), np.int32)
-    for k, (t, left, b, r) in enumerate(boxes.values(), start=1):
-        ink[t:b, left:r], labels[t:b, left:r] = 1.0, k
-    line = [_Digit(box, [k]) for k, box in enumerate(boxes.values(), start=1)]
     readings = {  # the recogniser's confidences there
         (133, 40): 0.988,  # the body alone (a 1)
         (40, 83): 0.592,  # the flag alone
@@ -303,12 +304,7 @@ def test_a_fives_flag_drawn_out_to_the_right_is_not_the_next_ones_bar():
         (143, 141): 0.85,  # body and flag: the 5
         (175, 157): 0.67,  # flag and 1: a 7
     }
-
-    def score(pieces):
-        return [readings.get(p.shape, 0.01) for p in pieces]
-
-    merged = _merge_broken(line, ink, labels, score)
-    assert [d.members for d in merged] == [[1, 2], [3]]
+    assert merged_boxes(boxes, (200, 240), readings) == [[1, 2], [3]]
 
 
 def test_a_cut_path_passes_between_digits_that_overlap_left_to_right():

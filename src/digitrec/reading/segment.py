@@ -241,10 +241,11 @@ def _pairs_joined(join: np.ndarray) -> list[list[int]]:
     return list(groups.values())
 
 
-def _digits_from_pieces(pieces: list[dict], stacked: bool = False) -> list[_Digit]:
+def _digits_from_pieces(pieces: list[dict]) -> tuple[list[_Digit], list[_Digit] | None]:
     """Pieces that overlap in x and nearly touch in y, as candidate digits: every pair
     compared at once (numpy), so at most BUSY_PIECES of them. Two pieces of a size one over
-    the other and apart are joined only if `stacked` (see _lines_apart)."""
+    the other and apart are held apart; the candidates with them joined come second (None
+    where there are no such pieces), for _lines_apart to choose between."""
     b = np.array([p["box"] for p in pieces], np.int64).reshape(-1, 4)
     top, left, bottom, right = b.T
     h, w = bottom - top, right - left
@@ -261,16 +262,20 @@ def _digits_from_pieces(pieces: list[dict], stacked: bool = False) -> list[_Digi
     # ... and a flat piece longer than that under or over a shorter one is a line drawn
     # under it (raised cents underlined), not part of it
     near = (x_overlap >= SAME_DIGIT_X * np.minimum(w[:, None], w)) & ~(flat & ~bar)
-    if not stacked:  # two pieces of a size one over the other, apart: two lines' digits?
-        near &= ~((flatter >= STACKED * taller) & (gap > 0))
     join = (bar | near) & (gap <= SAME_DIGIT_GAP * taller)
-    return [
-        _Digit(
-            _union_box([pieces[m]["box"] for m in members]),
-            [pieces[m]["label"] for m in members],
-        )
-        for members in _pairs_joined(join)
-    ]
+    # two pieces of a size one over the other, apart: digits of two lines, or one digit?
+    stacked = join & (flatter >= STACKED * taller) & (gap > 0)
+
+    def digits(join: np.ndarray) -> list[_Digit]:
+        return [
+            _Digit(
+                _union_box([pieces[m]["box"] for m in members]),
+                [pieces[m]["label"] for m in members],
+            )
+            for members in _pairs_joined(join)
+        ]
+
+    return digits(join & ~stacked), digits(join) if stacked.any() else None
 
 
 def _lines_apart(
@@ -315,13 +320,12 @@ def _two_lines(
     apart, unless the whole reads surely and a part does not."""
     if usual:
         return whole.bottom - whole.top > TWO_LINES * usual
-    # a level gap between those above and those below, LINE_GAP of the tallest high
+    # a level gap between those above and those below, LINE_GAP of the tallest high: in
+    # order of their tops, one whose top stands that far under every bottom before it
     ordered = sorted(parts, key=lambda p: p.top)
     gap = LINE_GAP * max(p.bottom - p.top for p in parts)
-    apart = any(
-        min(p.top for p in ordered[k:]) - max(p.bottom for p in ordered[:k]) >= gap
-        for k in range(1, len(ordered))
-    )
+    lowest = np.maximum.accumulate([p.bottom for p in ordered])
+    apart = any(p.top - lowest[k] >= gap for k, p in enumerate(ordered[1:]))
     if not apart or score is None:
         return apart
     sure = score([whole.ink(ink, owners)] + [p.ink(ink, owners) for p in parts])
@@ -1406,12 +1410,14 @@ def segment(
     except EmptyImageError:
         return []
     _check(stop)
-    candidates = _without_specks(_digits_from_pieces(pieces), pieces)
+    apart, together = _digits_from_pieces(pieces)
+    candidates = _without_specks(apart, pieces)
     if len(candidates) > MAX_CANDIDATES:
         raise Busy(f"{len(candidates)} candidate digits")
     owners = _owners(ink, labels)
-    together = _without_specks(_digits_from_pieces(pieces, stacked=True), pieces)
-    candidates = _lines_apart(candidates, together, ink, owners, score)
+    if together is not None:
+        together = _without_specks(together, pieces)
+        candidates = _lines_apart(candidates, together, ink, owners, score)
     lines = []
     for line in _lines(candidates):
         _check(stop)
