@@ -405,6 +405,44 @@ def test_a_six_digit_touching_run_reads_all_six(predictor):
     assert predictor.read_number(paper(ink)).text == "481639"
 
 
+def one_writers_run(unipen_file, writer: str, text: str) -> np.ndarray:
+    """The writer's first sample of each digit of `text` (UNIPEN train strokes), drawn with
+    the page's 20 px pen about 180 px high, set side by side touching, as dark on light."""
+    from digitrec.training import pen
+
+    digits = pen.load_pen_digits(unipen_file, "train")
+    first = {}
+    for i, (w, label) in enumerate(zip(digits.writers, digits.labels, strict=True)):
+        if w == writer:
+            first.setdefault(int(label), i)
+
+    def centre(half):
+        return np.full(2, 140.0)
+
+    drawn = []
+    for ch in text:
+        ink = 255 - pen.paint(pen._unit(digits.strokes[first[int(ch)]]), 280, 180, 20, centre)
+        rows, cols = np.flatnonzero(ink.max(1) > 128), np.flatnonzero(ink.max(0) > 128)
+        drawn.append(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+    tallest = max(d.shape[0] for d in drawn)
+    out = np.zeros((tallest + 60, sum(d.shape[1] for d in drawn) + 60), np.uint8)
+    left = 30
+    for d in drawn:
+        top = 30 + tallest - d.shape[0]
+        box = out[top : top + d.shape[0], left : left + d.shape[1]]
+        np.maximum(box, d, out=box)
+        left += d.shape[1] - 1  # each touches the one before
+    return 255 - out
+
+
+@pytest.mark.parametrize("text", ["506", "906"])
+def test_a_wide_zero_run_into_its_neighbours_is_not_read_as_ten(predictor, unipen_file, text):
+    """A held-out writer's wide, wavering 0 offers so many cuts that it spans six stretches
+    between them; searched five at most, its left arc was cut off as a 1 ("5106")."""
+    picture = one_writers_run(unipen_file, "tos:3050", text)
+    assert predictor.read_number(picture).text == text
+
+
 @pytest.mark.parametrize(
     "text, gap", [("900839", -0.2), ("56720", -0.15), ("642273", -0.2), ("62673", -0.2)]
 )

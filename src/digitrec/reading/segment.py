@@ -14,7 +14,7 @@ reader (`read_pair`).
 
 Work is bounded whatever the ink looks like: grouping is vectorised over at most BUSY_PIECES
 pieces and MAX_CANDIDATES candidate digits, the search over at most MAX_CUTS cuts a piece,
-each digit spanning at most MAX_SPAN of them, and the recogniser and the pair reader read at
+each digit spanning at most WIDE_SPAN of them, and the recogniser and the pair reader read at
 most MAX_READS candidate digits for the whole picture (a busier picture is refused as
 `Busy`); the caller may stop the work (`stop`) between pieces.
 """
@@ -76,6 +76,8 @@ MAX_READS = 600
 # train writers that training holds out (benchmarks/tune_segment.py), never on dev
 MAX_CUTS = 24  # candidate cuts looked at in one piece
 MAX_SPAN = 5  # the most cuts' worth of pieces (atoms) one digit spans, but for the whole
+WIDE_SPAN = 6  # ... or this many, where the best path of MAX_SPAN holds a digit narrower
+WIDE_THIN = 0.3  # ... than this times its height
 CUT_SPACING = 0.15  # candidate cuts stand at least this share of the piece's height apart
 EDGE = 0.1  # ... and this far from its ends
 MAX_CROSSED = 4.0  # a cut crossing more strokes than this is no cut between digits
@@ -906,61 +908,94 @@ def _read_row(
     """The likeliest reading of a piece of ink as a row of touching digits: a path through
     its candidate cuts (dynamic programming), each stretch between two chosen cuts read as a
     digit by the recogniser, or as two by the pair reader, paying for the strokes each cut
-    crosses, for digits too wide, and for each digit beyond the first. Every stretch is read
-    in one batch. Or one digit with a flourish cut off (_without_flourishes), where that
-    reads better. Returns the parts, and for each the pair reader's probabilities (or None)."""
+    crosses, for digits too wide, and for each digit beyond the first. A digit spans at most
+    MAX_SPAN stretches between cuts, or WIDE_SPAN where the likeliest path of those holds a
+    digit as thin as a 1's stroke: a wide digit drawn with a wavering pen offers many cuts,
+    and its side cut off reads as a 1 (a 0 read as "10"). Every stretch is read in one batch
+    a span. Or one digit with a flourish cut off (_without_flourishes), where that reads
+    better. Returns the parts, and for each the pair reader's probabilities (or None)."""
     cuts, crossed = _candidate_cuts(ink, pen)
     edges: list[np.ndarray | None] = [None, *cuts, None]
     paid = [0.0, *(CROSSING * c for c in crossed), 0.0]
     n = len(edges)
     stretches: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
-    for i in range(n - 1):
-        for j in [*range(i + 1, min(n, i + MAX_SPAN + 1)), *([n - 1] if i == 0 else [])]:
-            if (i, j) in stretches:
-                continue
-            found = _between(ink, edges[i], edges[j])
-            if found is None:
-                continue
-            crop = found[0]
-            whole = i == 0 and j == n - 1
-            if not whole and (
-                crop.shape[0] < PART_HEIGHT * height or crop.shape[1] > MAX_ASPECT * crop.shape[0]
-            ):
-                continue
-            stretches[i, j] = found
-    keys = list(stretches)
-    confidences = score([stretches[k][0] for k in keys]) if keys else []
-    value = {k: _log(c) - _wide(stretches[k][0]) for k, c in zip(keys, confidences, strict=True)}
+    looked: set[tuple[int, int]] = set()  # stretches looked at (read, or not a digit's)
+    value: dict[tuple[int, int], float] = {}
     pairs: dict[tuple[int, int], np.ndarray] = {}
-    if read_pair is not None:
-        wanted = [
-            k
-            for k in keys
-            if PAIR_ASPECT[0] * stretches[k][0].shape[0]
-            <= stretches[k][0].shape[1]
-            <= PAIR_ASPECT[1] * stretches[k][0].shape[0]
-            and _strokes_across(stretches[k][0]) <= PAIR_STROKES
-        ]
-        if wanted:
-            for k, p in zip(wanted, read_pair([stretches[k][0] for k in wanted]), strict=True):
-                pairs[k] = np.asarray(p)
-    # best[j]: the likeliest reading of the piece up to edge j, and how it was reached
-    best = [0.0] + [-np.inf] * (n - 1)
-    came: list[tuple[int, bool]] = [(0, False)] * n
-    for j in range(1, n):
-        for i in sorted({*range(max(0, j - MAX_SPAN), j), *([0] if j == n - 1 else [])}):
-            if best[i] == -np.inf or (i, j) not in stretches:
-                continue
-            extra = 0.0 if i == 0 else EXTRA_DIGIT
-            if (i, j) in value:
-                v = best[i] + value[i, j] - paid[i] - extra
-                if v > best[j]:
-                    best[j], came[j] = v, (i, False)
-            if (i, j) in pairs:
-                p = pairs[i, j].max(axis=1)
-                v = best[i] + _log(p[0]) + _log(p[1]) - paid[i] - extra - EXTRA_DIGIT - PAIR_COST
-                if v > best[j]:
-                    best[j], came[j] = v, (i, True)
+
+    def read(span: int) -> None:
+        """Read the stretches of up to `span` that are not read yet."""
+        new = []
+        for i in range(n - 1):
+            for j in [*range(i + 1, min(n, i + span + 1)), *([n - 1] if i == 0 else [])]:
+                if (i, j) in looked:
+                    continue
+                looked.add((i, j))
+                found = _between(ink, edges[i], edges[j])
+                if found is None:
+                    continue
+                crop = found[0]
+                whole = i == 0 and j == n - 1
+                if not whole and (
+                    crop.shape[0] < PART_HEIGHT * height
+                    or crop.shape[1] > MAX_ASPECT * crop.shape[0]
+                ):
+                    continue
+                stretches[i, j] = found
+                new.append((i, j))
+        for k, c in zip(new, score([stretches[k][0] for k in new]) if new else [], strict=True):
+            value[k] = _log(c) - _wide(stretches[k][0])
+        if read_pair is not None:
+            wanted = [
+                k
+                for k in new
+                if PAIR_ASPECT[0] * stretches[k][0].shape[0]
+                <= stretches[k][0].shape[1]
+                <= PAIR_ASPECT[1] * stretches[k][0].shape[0]
+                and _strokes_across(stretches[k][0]) <= PAIR_STROKES
+            ]
+            if wanted:
+                for k, p in zip(wanted, read_pair([stretches[k][0] for k in wanted]), strict=True):
+                    pairs[k] = np.asarray(p)
+
+    def search(span: int) -> tuple[list[float], list[tuple[int, bool]]]:
+        """best[j]: the likeliest reading of the piece up to edge j, and how it was reached."""
+        best = [0.0] + [-np.inf] * (n - 1)
+        came: list[tuple[int, bool]] = [(0, False)] * n
+        for j in range(1, n):
+            for i in sorted({*range(max(0, j - span), j), *([0] if j == n - 1 else [])}):
+                if best[i] == -np.inf or (i, j) not in stretches:
+                    continue
+                extra = 0.0 if i == 0 else EXTRA_DIGIT
+                if (i, j) in value:
+                    v = best[i] + value[i, j] - paid[i] - extra
+                    if v > best[j]:
+                        best[j], came[j] = v, (i, False)
+                if (i, j) in pairs:
+                    p = pairs[i, j].max(axis=1)
+                    v = best[i] + _log(p[0]) + _log(p[1]) - paid[i] - extra - EXTRA_DIGIT
+                    v -= PAIR_COST
+                    if v > best[j]:
+                        best[j], came[j] = v, (i, True)
+        return best, came
+
+    def thin(came: list[tuple[int, bool]]) -> bool:
+        """Whether the path ending at the piece's end holds a digit as thin as a 1's stroke,
+        which may be the side of a wide digit cut off (a 0's arc read as a 1)."""
+        j = n - 1
+        while j > 0:
+            i, pair = came[j]
+            crop = stretches[i, j][0]
+            if not pair and crop.shape[1] < WIDE_THIN * crop.shape[0]:
+                return True
+            j = i
+        return False
+
+    read(MAX_SPAN)
+    best, came = search(MAX_SPAN)
+    if best[-1] > -np.inf and thin(came):
+        read(WIDE_SPAN)
+        best, came = search(WIDE_SPAN)
     parts: Parts = []
     readings: list[np.ndarray | None] = []
     j = n - 1
