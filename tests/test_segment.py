@@ -8,7 +8,16 @@ from scipy import ndimage as ndi
 
 from digitrec.reading.predictor import Predictor
 from digitrec.reading.preprocess import fit_and_centre, ink_map, picture_ink
-from digitrec.reading.segment import Stopped, _Digit, _merge_broken, _seams, segment
+from digitrec.reading.segment import (
+    Stopped,
+    _between,
+    _candidate_cuts,
+    _Digit,
+    _merge_broken,
+    _read_row,
+    _seams,
+    segment,
+)
 from digitrec.training.synthetic import DIGITS, draw_number, draw_strokes, scribble_page
 
 
@@ -433,6 +442,25 @@ def one_writers_run(unipen_file, writer: str, text: str) -> np.ndarray:
         np.maximum(box, d, out=box)
         left += d.shape[1] - 1  # each touches the one before
     return 255 - out
+
+
+def test_a_piece_read_whole_unsurely_is_searched_with_digits_of_six_stretches():
+    """A digit may span six stretches between cuts where the search of five reads the piece
+    only as one digit, and unsurely. A recogniser stub reads surely only the first six
+    stretches of this piece and the two after them, and the whole at 0.5."""
+    ink = np.zeros((250, 330), np.float32)
+    for left in range(0, 330, 30):  # uprights on a base: a cut between each two
+        ink[:, left : left + 8] = 1.0
+    ink[-10:] = 1.0
+    cuts, _ = _candidate_cuts(ink, 8.0)
+    assert len(cuts) == 7  # eight stretches
+    sure = {_between(ink, None, cuts[5])[0].tobytes(), _between(ink, cuts[5], None)[0].tobytes()}
+
+    def score(crops):
+        return [1.0 if c.tobytes() in sure else 0.5 if c.shape == ink.shape else 0.2 for c in crops]
+
+    parts, _ = _read_row(ink, score, None, 250, 8.0)
+    assert [p.tobytes() in sure for p, _, _ in parts] == [True, True]
 
 
 @pytest.mark.parametrize("text", ["506", "906"])

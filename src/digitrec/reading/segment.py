@@ -77,7 +77,7 @@ MAX_READS = 600
 MAX_CUTS = 24  # candidate cuts looked at in one piece
 MAX_SPAN = 5  # the most cuts' worth of pieces (atoms) one digit spans, but for the whole
 WIDE_SPAN = 6  # ... or this many, where the best path of MAX_SPAN holds a digit narrower
-WIDE_THIN = 0.3  # ... than this times its height
+WIDE_THIN = 0.3  # ... than this times its height, or reads the piece whole less than surely
 CUT_SPACING = 0.15  # candidate cuts stand at least this share of the piece's height apart
 EDGE = 0.1  # ... and this far from its ends
 MAX_CROSSED = 4.0  # a cut crossing more strokes than this is no cut between digits
@@ -910,8 +910,9 @@ def _read_row(
     digit by the recogniser, or as two by the pair reader, paying for the strokes each cut
     crosses, for digits too wide, and for each digit beyond the first. A digit spans at most
     MAX_SPAN stretches between cuts, or WIDE_SPAN where the likeliest path of those holds a
-    digit as thin as a 1's stroke: a wide digit drawn with a wavering pen offers many cuts,
-    and its side cut off reads as a 1 (a 0 read as "10"). Every stretch is read in one batch
+    digit as thin as a 1's stroke, or reads the piece whole less than surely: a wide digit
+    drawn with a wavering pen offers many cuts, and its side cut off reads as a 1 (a 0 read
+    as "10"), or the digits it runs into are not cut from it. Every stretch is read in one batch
     a span. Or one digit with a flourish cut off (_without_flourishes), where that reads
     better. Returns the parts, and for each the pair reader's probabilities (or None)."""
     cuts, crossed = _candidate_cuts(ink, pen)
@@ -993,7 +994,8 @@ def _read_row(
 
     read(MAX_SPAN)
     best, came = search(MAX_SPAN)
-    if best[-1] > -np.inf and thin(came):
+    whole = came[-1] == (0, False)  # the piece read as one digit
+    if best[-1] > -np.inf and (thin(came) or (whole and best[-1] < np.log(SURE))):
         read(WIDE_SPAN)
         best, came = search(WIDE_SPAN)
     parts: Parts = []
