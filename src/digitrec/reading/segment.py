@@ -912,9 +912,9 @@ def _read_row(
     MAX_SPAN stretches between cuts, or WIDE_SPAN where the likeliest path of those holds a
     digit as thin as a 1's stroke, or reads the piece whole less than surely: a wide digit
     drawn with a wavering pen offers many cuts, and its side cut off reads as a 1 (a 0 read
-    as "10"), or the digits it runs into are not cut from it. Every stretch is read in one batch
-    a span. Or one digit with a flourish cut off (_without_flourishes), where that reads
-    better. Returns the parts, and for each the pair reader's probabilities (or None)."""
+    as "10"), or the digits it runs into are not cut from it. The stretches of each span are
+    read in one batch. Or one digit with a flourish cut off (_without_flourishes), where that
+    reads better. Returns the parts, and for each the pair reader's probabilities (or None)."""
     cuts, crossed = _candidate_cuts(ink, pen)
     edges: list[np.ndarray | None] = [None, *cuts, None]
     paid = [0.0, *(CROSSING * c for c in crossed), 0.0]
@@ -994,8 +994,8 @@ def _read_row(
 
     read(MAX_SPAN)
     best, came = search(MAX_SPAN)
-    whole = came[-1] == (0, False)  # the piece read as one digit
-    if best[-1] > -np.inf and (thin(came) or (whole and best[-1] < np.log(SURE))):
+    one_digit = came[-1] == (0, False)  # the piece read whole
+    if best[-1] > -np.inf and (thin(came) or (one_digit and best[-1] < np.log(SURE))):
         read(WIDE_SPAN)
         best, came = search(WIDE_SPAN)
     parts: Parts = []
