@@ -896,6 +896,44 @@ def test_a_currency_sign_by_a_number_is_no_digit(predictor, sign, before):
     assert alone.refused and alone.digits[0].reason == "not_a_digit"
 
 
+def dev_style_run(unipen_file, ids: list[int], gap: int = 30) -> np.ndarray:
+    """UNIPEN samples drawn as the data set draws its dev pictures (its own render.py: a
+    280 px canvas, a 20 px pen, the writer's size), cropped to their ink and set side by
+    side `gap` px apart, as dark on light."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("unipen_render", unipen_file.parent / "render.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    rows = {r["id"]: r for r in render.samples(unipen_file) if r["id"] in ids}
+    crops = []
+    for i in ids:
+        ink = 255 - render.render(rows[i]["strokes"], i)
+        rows_, cols = np.flatnonzero(ink.max(1) > 128), np.flatnonzero(ink.max(0) > 128)
+        crops.append(ink[rows_[0] : rows_[-1] + 1, cols[0] : cols[-1] + 1])
+    tallest = max(c.shape[0] for c in crops)
+    out = np.zeros((tallest + 60, sum(c.shape[1] + gap for c in crops) + 60 - gap), np.uint8)
+    left = 30
+    for c in crops:
+        top = 30 + tallest - c.shape[0]
+        out[top : top + c.shape[0], left : left + c.shape[1]] = c
+        left += c.shape[1] + gap
+    return 255 - out
+
+
+def test_a_digit_written_over_itself_first_in_a_number_is_not_dropped_as_a_sign(
+    predictor, unipen_file
+):
+    """A held-out writer's narrow 8, whose loops the 20 px pen fills with ink: the model
+    reads it as no digit at all, as it reads a $ before an amount, and it was dropped as one
+    ("8940" read "940"). Its ink is thicker than the other digits', as a sign's is not: it
+    stays, refused or read."""
+    picture = dev_style_run(unipen_file, [7887, 7878, 7873, 7869])  # apa:JeffJohnson's 8940
+    reading = predictor.read_number(picture)
+    assert len(reading.digits) == 4 and reading.text[1:] == "940"
+    assert reading.digits[0].refused or reading.digits[0].digit == 8
+
+
 def test_a_dash_or_a_line_of_dashes_gives_no_digit(predictor):
     dash = np.zeros((120, 200), np.float32)
     dash[56:64, 50:150] = 1.0
