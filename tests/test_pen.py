@@ -73,6 +73,17 @@ def test_a_bar_crosses_the_stem_of_a_seven():
     assert bx0 < stem_x < bx1
 
 
+def test_a_five_loses_its_flag_and_nothing_else():
+    body = np.array([[-0.2, -0.5], [-0.25, -0.05], [0.2, 0.0], [0.25, 0.3], [-0.25, 0.5]])
+    flag = np.array([[-0.2, -0.5], [0.25, -0.48]])
+    assert [s.tolist() for s in pen.flagless_five([body, flag])] == [body.tolist()]
+    assert [s.tolist() for s in pen.flagless_five([flag, body])] == [body.tolist()]
+    # a 5 drawn in one stroke, or whose second stroke is no flag (a dot low down), is kept
+    dot = np.array([[0.0, 0.45], [0.01, 0.45]])
+    for strokes in ([body], [body, dot]):
+        assert pen.flagless_five(strokes) is strokes
+
+
 def test_a_missing_file_says_how_to_give_it(tmp_path, monkeypatch):
     monkeypatch.delenv(pen.ENV, raising=False)
     with pytest.raises(DataError, match="--unipen"):
