@@ -382,7 +382,8 @@ def _without_signs(line: list[Segment]) -> list[Segment]:
         pen = float(
             np.median([stroke_width(s.ink) for s, n in zip(digits, no, strict=True) if not n])
         )
-        no = [n and stroke_width(s.ink) <= SOLID * pen for s, n in zip(digits, no, strict=True)]
+        if pen > 0:  # (digits too faint to measure leave the rule as it was)
+            no = [n and stroke_width(s.ink) <= SOLID * pen for s, n in zip(digits, no, strict=True)]
     if len(digits) > 1 and _rupee(digits[0]):
         no[0] = True
     first = next((i for i, n in enumerate(no) if not n), len(no))  # the first digit read
