@@ -97,6 +97,7 @@ PAIR_STROKES = 4.0
 # its ink lies in a band no taller than this share of its height may be one
 FLOURISH_HEIGHT = 0.4
 FLOURISH = 0.7  # ... and reading the piece without it costs this (log odds)
+NARROW_TRIM = True  # ... looked at in a piece too narrow for two digits, read unsurely, too
 # Marks: a flat candidate (height under this share of its width) is a dash or a rule
 FLAT = 0.35
 ONE_STROKE = 0.25  # ... and one stroke: fewer than this share of its columns cross two or more
@@ -1027,6 +1028,22 @@ def _read_row(
     return parts, readings
 
 
+def _trimmed(ink: np.ndarray, sure: float, score: Score) -> Parts | None:
+    """A piece too narrow for two digits, read at `sure`, as one digit with a flourish cut
+    off (_without_flourishes), where that reads surely (SURE) and better, paying for the
+    cut: a 1 with a closing dash run into it as its bar (401- read "40?"); not a sign that
+    reads as no digit whole or cut (a euro sign's bars cut off). None where nothing does."""
+    trims = _without_flourishes(ink)
+    best, found = _log(sure), None
+    for (part, cost), c in zip(
+        trims, score([t[0][0] for t in trims]) if trims else [], strict=True
+    ):
+        v = _log(c) - _wide(part[0]) - cost
+        if c >= SURE and v > best:
+            best, found = v, part
+    return [found] if found is not None else None
+
+
 def _halves(ink: np.ndarray) -> Parts:
     """Two parts split at the path crossing the least ink near the middle: the boxes of a
     pair the pair reader read whole."""
@@ -1482,6 +1499,8 @@ def segment(
             readings: list[np.ndarray | None] = [None]
             if score and not _single(w, h, sure):
                 parts, readings = _read_row(digit_ink, score, read_pair, h, _pen(digit_ink))
+            elif score and sure < SURE and NARROW_TRIM:
+                parts = _trimmed(digit_ink, sure, score) or parts
             for (part, dx, dy), reading in zip(parts, readings, strict=True):
                 ph, pw = part.shape
                 box = (left + dx, top + dy, left + dx + pw, top + dy + ph)

@@ -42,8 +42,8 @@ MAX_BYTES = 64 << 20  # the file is 3 MB; a bigger one is not the data set we kn
 CANVAS = 112  # px; drawn at twice this and box-reduced, so edges are anti-aliased
 FLAG_P, FOOT_P, BAR_P = 0.35, 0.3, 0.35  # shares of 1s given a flag (and a foot), 7s a bar
 # share of 5s whose flag, a stroke of its own, is left off (a hurried hand): 0, off. At 0.2
-# usps reads 99.38% (its 5s 98.2%, against 96.5%), but the net tips two segmentation
-# tests and reads $ signs nearer a digit; see docs/benchmarks.md ("5s without their flag")
+# usps reads 99.38% (its 5s 98.2%, against 96.5%), but the net tips a segmentation test
+# (a flourished 8) and reads $ signs nearer a digit; docs/benchmarks.md, "5s without their flag"
 FLAGLESS_P = 0.0
 
 
