@@ -428,19 +428,28 @@ def one_writers_run(unipen_file, writer: str, text: str) -> np.ndarray:
     def centre(half):
         return np.full(2, 140.0)
 
-    drawn = []
-    for ch in text:
-        ink = 255 - pen.paint(pen._unit(digits.strokes[first[int(ch)]]), 280, 180, 20, centre)
+    drawn = [
+        255 - pen.paint(pen._unit(digits.strokes[first[int(ch)]]), 280, 180, 20, centre)
+        for ch in text
+    ]
+    return side_by_side(drawn, -1)  # each touches the one before
+
+
+def side_by_side(pictures: list[np.ndarray], gap: int) -> np.ndarray:
+    """Light-on-dark uint8 pictures of digits, each cropped to its ink and set on one line
+    (bottoms level) `gap` px apart (-1: touching), 30 px of paper round them, dark on light."""
+    crops = []
+    for ink in pictures:
         rows, cols = np.flatnonzero(ink.max(1) > 128), np.flatnonzero(ink.max(0) > 128)
-        drawn.append(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
-    tallest = max(d.shape[0] for d in drawn)
-    out = np.zeros((tallest + 60, sum(d.shape[1] for d in drawn) + 60), np.uint8)
+        crops.append(ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
+    tallest = max(c.shape[0] for c in crops)
+    out = np.zeros((tallest + 60, sum(c.shape[1] + gap for c in crops) - gap + 60), np.uint8)
     left = 30
-    for d in drawn:
-        top = 30 + tallest - d.shape[0]
-        box = out[top : top + d.shape[0], left : left + d.shape[1]]
-        np.maximum(box, d, out=box)
-        left += d.shape[1] - 1  # each touches the one before
+    for c in crops:
+        top = 30 + tallest - c.shape[0]
+        box = out[top : top + c.shape[0], left : left + c.shape[1]]
+        np.maximum(box, c, out=box)
+        left += c.shape[1] + gap
     return 255 - out
 
 
@@ -907,19 +916,7 @@ def dev_style_run(unipen_file, ids: list[int], gap: int = 30) -> np.ndarray:
     render = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(render)
     rows = {r["id"]: r for r in render.samples(unipen_file) if r["id"] in ids}
-    crops = []
-    for i in ids:
-        ink = 255 - render.render(rows[i]["strokes"], i)
-        rows_, cols = np.flatnonzero(ink.max(1) > 128), np.flatnonzero(ink.max(0) > 128)
-        crops.append(ink[rows_[0] : rows_[-1] + 1, cols[0] : cols[-1] + 1])
-    tallest = max(c.shape[0] for c in crops)
-    out = np.zeros((tallest + 60, sum(c.shape[1] + gap for c in crops) + 60 - gap), np.uint8)
-    left = 30
-    for c in crops:
-        top = 30 + tallest - c.shape[0]
-        out[top : top + c.shape[0], left : left + c.shape[1]] = c
-        left += c.shape[1] + gap
-    return 255 - out
+    return side_by_side([255 - render.render(rows[i]["strokes"], i) for i in ids], gap)
 
 
 def test_a_digit_written_over_itself_first_in_a_number_is_not_dropped_as_a_sign(

@@ -1019,26 +1019,33 @@ def _read_row(
     # at only where it might), or surely where the pair reader read the flourish as a
     # digit (a part as flat as a bar)
     flat = any(part.shape[0] <= BAR_HEIGHT * height for part, _, _ in parts)
-    trims = _without_flourishes(ink) if flat or best[-1] < -FLOURISH else []
-    if trims:
-        for (found, cost), c in zip(trims, score([t[0][0] for t in trims]), strict=True):
-            v = _log(c) - _wide(found[0]) - cost
+    if flat or best[-1] < -FLOURISH:
+        for found, v, c in _trims_read(ink, score):
             if v > best[-1] or (flat and c >= SURE):
                 best[-1], flat, parts, readings = v, False, [found], [None]
     return parts, readings
 
 
+def _trims_read(
+    ink: np.ndarray, score: Score
+) -> list[tuple[tuple[np.ndarray, int, int], float, float]]:
+    """Each way to read a piece without a flourish (_without_flourishes), read in one batch:
+    (the part, its value in log odds less the cut's cost and its width's, its confidence)."""
+    trims = _without_flourishes(ink)
+    confidences = score([t[0][0] for t in trims]) if trims else []
+    return [
+        (found, _log(c) - _wide(found[0]) - cost, c)
+        for (found, cost), c in zip(trims, confidences, strict=True)
+    ]
+
+
 def _trimmed(ink: np.ndarray, sure: float, score: Score) -> Parts | None:
     """A piece too narrow for two digits, read at `sure`, as one digit with a flourish cut
-    off (_without_flourishes), where that reads surely (SURE) and better, paying for the
-    cut: a 1 with a closing dash run into it as its bar (401- read "40?"); not a sign that
-    reads as no digit whole or cut (a euro sign's bars cut off). None where nothing does."""
-    trims = _without_flourishes(ink)
+    off, where that reads surely (SURE) and better (_trims_read): a 1 with a closing dash
+    run into it as its bar (401- read "40?"); not a sign that reads as no digit whole or
+    cut (a euro sign's bars cut off). None where nothing does."""
     best, found = _log(sure), None
-    for (part, cost), c in zip(
-        trims, score([t[0][0] for t in trims]) if trims else [], strict=True
-    ):
-        v = _log(c) - _wide(part[0]) - cost
+    for part, v, c in _trims_read(ink, score):
         if c >= SURE and v > best:
             best, found = v, part
     return [found] if found is not None else None
