@@ -98,6 +98,7 @@ PAIR_STROKES = 4.0
 FLOURISH_HEIGHT = 0.4
 FLOURISH = 0.7  # ... and reading the piece without it costs this (log odds)
 NARROW_TRIM = True  # ... looked at in a piece too narrow for two digits, read unsurely, too
+UNSURE_WHOLE = 0.5  # ... and read without it, where it reads surely, if whole it reads under this
 # Marks: a flat candidate (height under this share of its width) is a dash or a rule
 FLAT = 0.35
 ONE_STROKE = 0.25  # ... and one stroke: fewer than this share of its columns cross two or more
@@ -1017,12 +1018,14 @@ def _read_row(
         j = i
     # ... or one digit with a flourish, read without it: where that reads better (looked
     # at only where it might), or surely where the pair reader read the flourish as a
-    # digit (a part as flat as a bar)
-    flat = any(part.shape[0] <= BAR_HEIGHT * height for part, _, _ in parts)
-    if flat or best[-1] < -FLOURISH:
+    # digit (a part as flat as a bar), or where the piece read whole reads too unsurely to
+    # be answered (UNSURE_WHOLE): a sure digit against a refusal
+    surely = any(part.shape[0] <= BAR_HEIGHT * height for part, _, _ in parts)
+    surely |= came[-1] == (0, False) and best[-1] < _log(UNSURE_WHOLE)
+    if surely or best[-1] < -FLOURISH:
         for found, v, c in _trims_read(ink, score):
-            if v > best[-1] or (flat and c >= SURE):
-                best[-1], flat, parts, readings = v, False, [found], [None]
+            if v > best[-1] or (surely and c >= SURE):
+                best[-1], surely, parts, readings = v, False, [found], [None]
     return parts, readings
 
 
