@@ -98,7 +98,8 @@ PAIR_STROKES = 4.0
 FLOURISH_HEIGHT = 0.4
 FLOURISH = 0.7  # ... and reading the piece without it costs this (log odds)
 NARROW_TRIM = True  # ... looked at in a piece too narrow for two digits, read unsurely, too
-UNSURE_WHOLE = 0.5  # ... and read without it, where it reads surely, if whole it reads under this
+UNSURE_WHOLE = 0.5  # ... and read without it, where it reads surely, if whole it is valued under
+# this (its confidence, less what it pays for being wider than a digit: see _wide)
 # Marks: a flat candidate (height under this share of its width) is a dash or a rule
 FLAT = 0.35
 ONE_STROKE = 0.25  # ... and one stroke: fewer than this share of its columns cross two or more
@@ -1018,8 +1019,8 @@ def _read_row(
         j = i
     # ... or one digit with a flourish, read without it: where that reads better (looked
     # at only where it might), or surely where the pair reader read the flourish as a
-    # digit (a part as flat as a bar), or where the piece read whole reads too unsurely to
-    # be answered (UNSURE_WHOLE): a sure digit against a refusal
+    # digit (a part as flat as a bar), or where the piece read whole is valued too low to be
+    # answered (UNSURE_WHOLE: unsure, or too wide for one digit): a sure digit, not a refusal
     surely = any(part.shape[0] <= BAR_HEIGHT * height for part, _, _ in parts)
     surely |= came[-1] == (0, False) and best[-1] < _log(UNSURE_WHOLE)
     if surely or best[-1] < -FLOURISH:
