@@ -2,14 +2,16 @@
 
     python benchmarks/architectures.py [--only NAME [--only NAME ...]] [--json FILE]
     DIGITREC_DATA=../shared/data/mnist python benchmarks/architectures.py --train NAME
-        [--epochs 30] [--seed 0]
+        [--epochs 30] [--seed 0] [--preset best] [--out DIR]
 
 Speed (always): each network is exported to ONNX untrained (speed does not depend on the
 weights) and served by the Predictor's ONNX Runtime backend on this machine: parameters,
 multiply-adds per picture, batch-1 latency with one thread (median of single calls) and
 throughput with every core (images/s, batches of 256), medians of --rounds interleaved
 rounds. Accuracy (--train): the `best` recipe (augmentation, outlier exposure, one-cycle,
---epochs) with that network in place of the preset's; MNIST test accuracy of the final epoch.
+--epochs), or --preset's, with that network in place of the preset's; MNIST test accuracy of
+the final epoch. --out keeps the trained run there (its model.safetensors, for `digitrec
+export` and the real-data benchmarks); without it the run is thrown away.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 from torch import nn
 
 from digitrec import load_predictor
-from digitrec.training.config import ModelConfig, preset
+from digitrec.training.config import PRESETS, ModelConfig, preset
 from digitrec.training.export import export_model
 from digitrec.training.nets import build_model, count_parameters
 
@@ -108,15 +110,19 @@ def speed(configs: dict[str, ModelConfig], rounds: int, seconds: float) -> dict[
     return out
 
 
-def train(name: str, epochs: int, seed: int) -> dict:
+def train(name: str, epochs: int, seed: int, recipe: str = "best", out: Path | None = None) -> dict:
     from digitrec.training.fit import fit
 
-    cfg = replace(preset("best", epochs=epochs, seed=seed), model=NETWORKS[name])
-    with tempfile.TemporaryDirectory() as tmp:
-        _, card = fit(cfg, tmp, progress=False)
+    cfg = replace(preset(recipe, epochs=epochs, seed=seed), model=NETWORKS[name])
+    if out is not None:
+        _, card = fit(cfg, out, progress=False, command="benchmarks/architectures.py --train")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            _, card = fit(cfg, tmp, progress=False)
     m = card["metrics"]
     return {
         "network": name,
+        "recipe": recipe,
         "epochs": epochs,
         "seed": seed,
         "val_accuracy": m["val_accuracy"],
@@ -138,6 +144,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train", default=None, help="train this network with the best recipe")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--preset", default="best", choices=list(PRESETS), help="the recipe --train trains with"
+    )
+    parser.add_argument("--out", type=Path, default=None, help="keep --train's run here")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     meta = {
@@ -149,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     if unknown:
         parser.error(f"unknown network {unknown[0]!r}: choose from {'; '.join(NETWORKS)}")
     if args.train:
-        result = {**train(args.train, args.epochs, args.seed), **meta}
+        result = {**train(args.train, args.epochs, args.seed, args.preset, args.out), **meta}
     else:
         result = {"speed": speed({n: NETWORKS[n] for n in names}, args.rounds, args.seconds)}
         print("| network | parameters | multiply-adds | batch-1 latency | images/s (batch 256) |")

@@ -2,15 +2,16 @@
 
     DIGITREC_DATA=../shared/data/mnist python benchmarks/number_lines.py [--n 125] [--seed 15]
         [--kinds wide,small,touching,overlapping] [--model PATH] [--threads 2]
-        [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out] [--guide]
+        [--json FILE] [--failures DIR] [--no-hostile] [--writers dev|held-out|train] [--guide]
         [--frame box|comb] [--sign dash|equals|slash|dollar|rupee|euro] [--separators]
         [--cents [raised|underlined]] [--two-lines]
 
 Numbers of 3-8 digits, each made of one writer's UNIPEN dev digits (280x280 canvas
 pictures, black on white; no dev writer is in any training split; `--writers held-out`: the
 digits of the train writers that training holds out, drawn the same way by the data set's
-render.py, which segmentation is tuned on): each digit is cropped to
-its ink and the digits are put side by side on one line, bottoms aligned with a little
+render.py, which segmentation is tuned on; `--writers train`: the train writers training
+learns from, drawn so, a wider test of segmentation's digit counts, not of how well digits
+are read, since the model has seen them): each digit is cropped to its ink and the digits are put side by side on one line, bottoms aligned with a little
 jitter, with one of four kinds of gap between neighbours:
 
 - wide: 20-50 px apart; small: 2-10 px apart;
@@ -96,10 +97,14 @@ INK = 128  # grey below this is a digit's ink (for cropping)
 GUIDE_SLOPE = 0.07  # --guide: the line's slope, at most (4 degrees)
 
 
-def held_out_digits(root: Path = UNIPEN) -> dict[str, list[tuple[int, np.ndarray]]]:
+def held_out_digits(
+    root: Path = UNIPEN, held_out: bool = True
+) -> dict[str, list[tuple[int, np.ndarray]]]:
     """The digits of the UNIPEN train writers that training holds out (training/pen.py), drawn
     as the dev pictures were (the data set's own render.py): writer -> [(digit, picture)].
-    Segmentation is tuned on these, never on dev."""
+    Segmentation is tuned on these, never on dev. `held_out` False: the train writers that
+    training learns from instead, whose digits the model has seen (for segmentation's digit
+    counts, not for how well digits are read)."""
     import importlib.util
 
     from digitrec.training.pen import held_out_writer
@@ -109,7 +114,9 @@ def held_out_digits(root: Path = UNIPEN) -> dict[str, list[tuple[int, np.ndarray
     spec.loader.exec_module(render)
     writers: dict[str, list[tuple[int, np.ndarray]]] = {}
     for row in render.samples(root / "unipen_digits.jsonl.gz", "train"):
-        if row["flag"] or not held_out_writer(row["writer"]) or not render.usable(row["strokes"]):
+        if row["flag"] or held_out_writer(row["writer"]) != held_out:
+            continue
+        if not render.usable(row["strokes"]):
             continue
         picture = render.render(row["strokes"], row["id"])
         writers.setdefault(row["writer"], []).append((row["label"], picture))
@@ -617,10 +624,11 @@ def main(argv=None) -> int:
     )
     ap.add_argument(
         "--writers",
-        choices=("dev", "held-out"),
+        choices=("dev", "held-out", "train"),
         default="dev",
         help="dev: UNIPEN dev (what is reported); held-out: the train writers training holds "
-        "out (what segmentation is tuned on)",
+        "out (what segmentation is tuned on); train: the train writers training learns from "
+        "(digit counts only: the model has seen their digits)",
     )
     ap.add_argument(
         "--two-lines",
@@ -630,7 +638,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     predictor = load_predictor(args.model, threads=args.threads)
-    writers = unipen_digits() if args.writers == "dev" else held_out_digits()
+    if args.writers == "dev":
+        writers = unipen_digits()
+    else:
+        writers = held_out_digits(held_out=args.writers == "held-out")
     predictor.read_number(np.full((50, 50), 255, np.uint8))  # warm up
     results: dict = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
