@@ -875,14 +875,23 @@ def _without_flourishes(ink: np.ndarray) -> list[tuple[tuple[np.ndarray, int, in
 
 def _between(ink: np.ndarray, left: np.ndarray | None, right: np.ndarray | None):
     """The ink between two cut paths (None: the piece's own edge), cropped, with its left
-    and top offsets; None if there is none."""
-    columns = np.arange(ink.shape[1])[None, :]
-    keep = np.ones(ink.shape, bool)
+    and top offsets; None if there is none. Only the columns the paths span are looked at:
+    a stretch is a few of a long run's columns."""
+    lo = 0 if left is None else max(0, int(left.min()))
+    hi = ink.shape[1] if right is None else min(ink.shape[1], int(right.max()))
+    if hi <= lo:
+        return None
+    columns = np.arange(lo, hi)[None, :]
+    keep = np.ones((ink.shape[0], hi - lo), bool)
     if left is not None:
         keep &= columns >= left[:, None]
     if right is not None:
         keep &= columns < right[:, None]
-    return crop_to_ink(np.where(keep, ink, 0.0), STROKE)
+    found = crop_to_ink(np.where(keep, ink[:, lo:hi], 0.0), STROKE)
+    if found is None:
+        return None
+    crop, x, y = found
+    return crop, x + lo, y
 
 
 def _strokes_across(crop: np.ndarray) -> float:
