@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=0.4)
-    parser.add_argument("--train", default=None, help="train this network with the best recipe")
+    parser.add_argument("--train", default=None, help="train this network with --preset's recipe")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

@@ -11,8 +11,9 @@ pictures, black on white; no dev writer is in any training split; `--writers hel
 digits of the train writers that training holds out, drawn the same way by the data set's
 render.py, which segmentation is tuned on; `--writers train`: the train writers training
 learns from, drawn so, a wider test of segmentation's digit counts, not of how well digits
-are read, since the model has seen them): each digit is cropped to its ink and the digits are put side by side on one line, bottoms aligned with a little
-jitter, with one of four kinds of gap between neighbours:
+are read, since the model has seen them): each digit is cropped to its ink and the digits
+are put side by side on one line, bottoms aligned with a little jitter, with one of four
+kinds of gap between neighbours:
 
 - wide: 20-50 px apart; small: 2-10 px apart;
 - touching: -2..0 px (their boxes meet or overlap by up to 2 px);
@@ -97,14 +98,20 @@ INK = 128  # grey below this is a digit's ink (for cropping)
 GUIDE_SLOPE = 0.07  # --guide: the line's slope, at most (4 degrees)
 
 
-def held_out_digits(
-    root: Path = UNIPEN, held_out: bool = True
-) -> dict[str, list[tuple[int, np.ndarray]]]:
+def held_out_digits(root: Path = UNIPEN) -> dict[str, list[tuple[int, np.ndarray]]]:
     """The digits of the UNIPEN train writers that training holds out (training/pen.py), drawn
     as the dev pictures were (the data set's own render.py): writer -> [(digit, picture)].
-    Segmentation is tuned on these, never on dev. `held_out` False: the train writers that
-    training learns from instead, whose digits the model has seen (for segmentation's digit
-    counts, not for how well digits are read)."""
+    Segmentation is tuned on these, never on dev."""
+    return train_writer_digits(True, root)
+
+
+def train_writer_digits(
+    held_out: bool, root: Path = UNIPEN
+) -> dict[str, list[tuple[int, np.ndarray]]]:
+    """The digits of the UNIPEN train writers that training holds out (`held_out`), or of
+    those it learns from, whose digits the model has seen (for segmentation's digit counts,
+    not for how well digits are read), drawn as the dev pictures were (the data set's own
+    render.py): writer -> [(digit, picture)]."""
     import importlib.util
 
     from digitrec.training.pen import held_out_writer
@@ -641,7 +648,7 @@ def main(argv=None) -> int:
     if args.writers == "dev":
         writers = unipen_digits()
     else:
-        writers = held_out_digits(held_out=args.writers == "held-out")
+        writers = train_writer_digits(held_out=args.writers == "held-out")
     predictor.read_number(np.full((50, 50), 255, np.uint8))  # warm up
     results: dict = {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
